@@ -1,0 +1,112 @@
+"""The ``budgetune`` command. Each subcommand is a thin call into one part of the package.
+
+Errors in the user's input (``ValueError``) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from budgetune import __version__
+from budgetune.spaces import Schedule, schedule_fields, validate_budget
+
+DEFAULT_TRAIN_BUDGET = 5e12  # FLOPs: about two minutes on 2 CPU cores at the default schedule
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, status 2
+        self.exit(2, f"budgetune: error: {message}\n")
+
+
+def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = Schedule()
+    group = parser.add_argument_group("schedule (fields of budgetune.spaces.Schedule)")
+    for field in schedule_fields():
+        flag = "--" + field.name.replace("_", "-")
+        kind = {"int": int, "float": float, "str": str}[str(field.type)]
+        default = getattr(defaults, field.name) if field.name != "d_ff" else 0
+        helptext = f"default {default}" + (" (4·d_model)" if field.name == "d_ff" else "")
+        group.add_argument(flag, dest=field.name, type=kind, default=default, help=helptext)
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train one schedule for a FLOPs budget (no Ray)",
+                       description="Train one schedule for a FLOPs budget, without Ray, and "
+                       "print its reports.")
+    _add_schedule_flags(p)
+    p.add_argument("--budget", type=float, default=DEFAULT_TRAIN_BUDGET,
+                   help=f"training FLOPs (default {DEFAULT_TRAIN_BUDGET:.0e})")
+    p.add_argument("--corpus", default="builtin",
+                   help="'builtin' (the Python standard library's source), a .txt/.jsonl/"
+                   ".parquet file or folder of them, or hf:NAME")
+    p.add_argument("--n-reports", type=int, default=10, help="evenly spaced reports")
+    p.add_argument("--eval-tokens", type=int, default=16384,
+                   help="validation tokens per evaluation")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per report per line")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    schedule = Schedule(**{f.name: getattr(args, f.name) for f in schedule_fields()})
+    validate_budget(args.budget)
+    from budgetune.trainables import Trial, TrialConfig
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = TrialConfig(corpus=args.corpus, eval_tokens=args.eval_tokens,
+                         n_reports=args.n_reports, device=args.device)
+    if args.n_reports < 1 or args.eval_tokens < 1:
+        raise ValueError("The values of `n_reports` and `eval_tokens` must be >= 1.")
+    if not args.json:
+        print(f"budgetune train: {schedule.model} d_model={schedule.d_model} "
+              f"n_layers={schedule.n_layers} budget={args.budget:.3g} FLOPs "
+              f"(loading corpus {args.corpus!r})", flush=True)
+    trial = Trial(schedule, args.budget, config)
+    if not args.json:
+        print(f"planned {trial.total_steps} steps of {trial.flops_per_step:.3g} FLOPs, "
+              f"unshare at step {trial.switch_step}, unigram loss "
+              f"{trial.unigram_loss:.3f} nats, device {trial.device}", flush=True)
+        print(f"{'step':>6} {'train_flops':>11} {'val_loss':>8} {'compr':>8} {'shared':>6} "
+              f"{'n_params':>9} {'wall_s':>7}", flush=True)
+    base = {"budget_flops": trial.budget_flops, "corpus_id": trial.data.corpus_id,
+            **schedule.to_dict()}
+    for report in trial.run():
+        if args.json:
+            print(json.dumps({**base, **report.to_dict()}), flush=True)
+        else:
+            print(f"{report.step:>6} {report.train_flops:>11.3e} {report.val_loss:>8.3f} "
+                  f"{report.val_loss_compressed:>8.3f} {str(report.shared):>6} "
+                  f"{report.n_params:>9} {report.wall_s:>7.1f}", flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="budgetune", description="Search Transformer training schedules "
+                     "under a fixed FLOPs budget, and fit compute-optimal frontiers.")
+    parser.add_argument("--version", action="version", version=f"budgetune {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as e:
+        print(f"budgetune: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("budgetune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

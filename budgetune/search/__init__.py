@@ -1,0 +1,3 @@
+"""Everything Ray: Tune trainable, ASHA on the FLOPs axis, Optuna, clusters (issue 4)."""
+
+__all__: list[str] = []

@@ -1,0 +1,39 @@
+"""One trial in plain PyTorch: data, models, share-then-unshare, FLOPs, training, reports."""
+
+import logging
+
+from budgetune.trainables._batches import Batch, BatchSampler, mask_tokens, n_masked
+from budgetune.trainables._corpus import BUILTIN, Corpus, load_corpus
+from budgetune.trainables._data import load_data
+from budgetune.trainables._flops import (
+    flops_per_step,
+    flops_per_token,
+    head_fraction,
+    n_params_nonemb_computed,
+    plan_steps,
+    tokens_per_step,
+)
+from budgetune.trainables._models import FAMILIES, Family, count_params
+from budgetune.trainables._report import Report
+from budgetune.trainables._sharing import (
+    is_shared,
+    share_blocks,
+    transfer_optimizer_state,
+    unshare_blocks,
+)
+from budgetune.trainables._tokenizer import TokenizedCorpus, tokenize_corpus
+from budgetune.trainables._trial import Trial, TrialConfig, lr_at, report_steps
+
+# torchao (imported lazily by transformers) warns about CUDA kernels a CPU build cannot load,
+# and torch about a deprecated enum registration: noise our users cannot act on.
+for _name in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+__all__ = [
+    "BUILTIN", "FAMILIES", "Batch", "BatchSampler", "Corpus", "Family", "Report",
+    "TokenizedCorpus", "Trial", "TrialConfig", "count_params", "flops_per_step",
+    "flops_per_token", "head_fraction", "is_shared", "load_corpus", "load_data", "lr_at",
+    "mask_tokens", "n_masked", "n_params_nonemb_computed", "plan_steps", "report_steps",
+    "share_blocks", "tokens_per_step", "tokenize_corpus", "transfer_optimizer_state",
+    "unshare_blocks",
+]

@@ -1,0 +1,126 @@
+"""The two model families, built from Hugging Face config objects (nothing pretrained).
+
+- ``gpt2``: ``GPT2LMHeadModel``, causal LM. GPT-2's ``Conv1D`` layers are converted to
+  ``nn.Linear`` at build time, so that pruning and torchao see ordinary linear layers.
+- ``bert``: masked LM, the seeds' setting, as transformers' pre-LN
+  ``RobertaPreLayerNormForMaskedLM``: pre-LN trains stably at the high learning rates short runs
+  need (Xiong et al. 2020), where post-LN BERT needs long warmups.
+
+Dropout is off in both: at these budgets no run sees its data twice, so there is nothing to
+regularise. Each family knows where its block stack lives and how to compute its loss; the
+masked-LM head runs on masked positions only, which is what the FLOPs count assumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from budgetune.spaces import Schedule
+from budgetune.trainables._batches import Batch
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    masked: bool  # masked-LM objective (else causal)
+    build: Callable[[Schedule, int, str], nn.Module]
+    blocks_owner: Callable[[nn.Module], nn.Module]  # module whose attribute holds the blocks
+    blocks_attr: str
+    loss: Callable[[nn.Module, Batch], torch.Tensor]
+    embedding_modules: Callable[[nn.Module], list[nn.Embedding]]
+
+    def blocks(self, model: nn.Module) -> nn.ModuleList:
+        return getattr(self.blocks_owner(model), self.blocks_attr)
+
+    def set_blocks(self, model: nn.Module, blocks: nn.ModuleList) -> None:
+        setattr(self.blocks_owner(model), self.blocks_attr, blocks)
+
+
+def _build_gpt2(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=s.vocab_size, n_positions=s.seq_len, n_embd=s.d_model, n_layer=s.n_layers,
+        n_head=s.n_heads, n_inner=s.d_ff, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        bos_token_id=eot_id, eos_token_id=eot_id, use_cache=False,
+    )
+    config._attn_implementation = attn_implementation
+    model = GPT2LMHeadModel(config)
+    for block in model.transformer.h:
+        for owner, name in ((block.attn, "c_attn"), (block.attn, "c_proj"),
+                            (block.mlp, "c_fc"), (block.mlp, "c_proj")):
+            setattr(owner, name, conv1d_to_linear(getattr(owner, name)))
+    return model
+
+
+def conv1d_to_linear(conv) -> nn.Linear:
+    """GPT-2's Conv1D computes x @ W + b with W of shape (in, out); nn.Linear stores Wᵀ."""
+    d_in, d_out = conv.weight.shape
+    linear = nn.Linear(d_in, d_out)
+    with torch.no_grad():
+        linear.weight.copy_(conv.weight.T)
+        linear.bias.copy_(conv.bias)
+    return linear
+
+
+def _gpt2_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+    hidden = model.transformer(input_ids=batch.inputs).last_hidden_state  # (B, T, d)
+    logits = model.lm_head(hidden)  # (B, T, V)
+    return F.cross_entropy(logits.flatten(0, 1).float(), batch.targets.reshape(-1))
+
+
+def _build_bert(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module:
+    from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM
+
+    config = RobertaPreLayerNormConfig(
+        vocab_size=s.vocab_size, hidden_size=s.d_model, num_hidden_layers=s.n_layers,
+        num_attention_heads=s.n_heads, intermediate_size=s.d_ff,
+        max_position_embeddings=s.seq_len, type_vocab_size=1, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0, pad_token_id=None, bos_token_id=eot_id,
+        eos_token_id=eot_id, use_cache=False,
+    )
+    config._attn_implementation = attn_implementation
+    return RobertaPreLayerNormForMaskedLM(config)
+
+
+def _bert_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+    b, t = batch.inputs.shape
+    # Position ids are given so that no token id is read as padding.
+    positions = torch.arange(t, device=batch.inputs.device).expand(b, t)
+    hidden = model.roberta_prelayernorm(
+        input_ids=batch.inputs, position_ids=positions
+    ).last_hidden_state  # (B, T, d)
+    logits = model.lm_head(hidden[batch.positions])  # (B·k, V): masked positions only
+    return F.cross_entropy(logits.float(), batch.targets)
+
+
+FAMILIES = {
+    "gpt2": Family(
+        "gpt2", False, _build_gpt2, lambda m: m.transformer, "h", _gpt2_loss,
+        lambda m: [m.transformer.wte, m.transformer.wpe],
+    ),
+    "bert": Family(
+        "bert", True, _build_bert, lambda m: m.roberta_prelayernorm.encoder, "layer", _bert_loss,
+        lambda m: [m.roberta_prelayernorm.embeddings.word_embeddings,
+                   m.roberta_prelayernorm.embeddings.position_embeddings,
+                   m.roberta_prelayernorm.embeddings.token_type_embeddings],
+    ),
+}
+
+
+def unique_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Parameters counted once however often they are used (shared blocks, tied heads)."""
+    return list({id(p): p for p in model.parameters()}.values())
+
+
+def count_params(model: nn.Module, family: Family) -> tuple[int, int]:
+    """(unique parameters, unique non-embedding parameters)."""
+    params = unique_parameters(model)
+    emb = {id(m.weight) for m in family.embedding_modules(model)}
+    total = sum(p.numel() for p in params)
+    return total, total - sum(p.numel() for p in params if id(p) in emb)

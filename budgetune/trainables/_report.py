@@ -1,0 +1,31 @@
+"""What a trial reports at each planned step (the trial's part of the `reports` table)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Report:
+    step: int  # optimizer steps taken
+    tokens: int  # training tokens seen
+    epochs: float  # tokens / tokens in the training split
+    train_flops: float  # step × FLOPs per step, exactly  # FLOPs
+    eval_flops: float  # all evaluation so far, never charged to the budget  # FLOPs
+    wall_s: float  # seconds since the trial started (across restores)
+    train_s: float  # seconds inside training steps alone
+    current_lr: float  # learning rate of the last step (the schedule's `lr` is its peak)
+    train_loss: float  # loss of the last training batch  # nats
+    n_params: int  # unique parameters now (grows at the unsharing switch)
+    n_params_nonemb: int  # unique parameters outside the embedding tables
+    shared: bool  # blocks still shared
+    val_loss: float  # held-out loss, uncompressed  # nats
+    unigram_loss: float  # same targets under add-one-smoothed unigram frequencies  # nats
+    val_loss_compressed: float  # the model as it stands, compressed to the target  # nats
+    compressed_bytes: int  # size of that compressed model in bytes
+    sparsity: float  # measured fraction of zeros in the block stack's weight matrices
+    done: bool  # the planned last step
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)

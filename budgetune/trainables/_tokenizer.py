@@ -1,0 +1,104 @@
+"""A byte-level BPE tokenizer trained locally, and the corpus encoded with it, both cached.
+
+Nothing is fetched: the tokenizer is trained with Hugging Face ``tokenizers`` on the corpus's
+training split. The cache key is the corpus digest and the vocabulary size; files are written to
+a temporary name and renamed, so trials starting together on one machine never see half a file.
+Token ids are stored as ``.npy`` and loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from budgetune.trainables._corpus import Corpus
+
+EOT = "<|endoftext|>"  # separates documents in the token stream
+MASK = "<|mask|>"  # the masked-LM mask token
+SPECIAL_TOKENS = [EOT, MASK]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("BUDGETUNE_CACHE") or Path.home() / ".cache" / "budgetune"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class TokenizedCorpus:
+    """The corpus as two flat token streams, plus what the trainer needs to know about them."""
+
+    train: np.ndarray  # (n_train_tokens,) uint16 or int32
+    valid: np.ndarray  # (n_valid_tokens,)
+    vocab_size: int
+    eot_id: int
+    mask_id: int
+    corpus_id: str  # hash of the corpus text and of the tokenizer: provenance for results
+
+
+def tokenize_corpus(corpus: Corpus, vocab_size: int) -> TokenizedCorpus:
+    """Train (or load) the tokenizer for ``corpus`` and return its encoded splits."""
+    from tokenizers import Tokenizer
+
+    folder = cache_dir() / f"{corpus.digest}-v{vocab_size}"
+    folder.mkdir(parents=True, exist_ok=True)
+    tok_path = folder / "tokenizer.json"
+    if not tok_path.exists():
+        _atomic_write_text(tok_path, _train_tokenizer(corpus, vocab_size).to_str())
+    tok_json = tok_path.read_text()
+    tokenizer = Tokenizer.from_str(tok_json)
+    eot, mask = tokenizer.token_to_id(EOT), tokenizer.token_to_id(MASK)
+    splits = {}
+    for split in ("train", "valid"):
+        path = folder / f"{split}.npy"
+        if not path.exists():
+            _atomic_save_npy(path, _encode(tokenizer, getattr(corpus, split), eot))
+        splits[split] = np.load(path, allow_pickle=False)
+    corpus_id = hashlib.sha256((corpus.digest + tok_json).encode()).hexdigest()[:16]
+    return TokenizedCorpus(splits["train"], splits["valid"], tokenizer.get_vocab_size(),
+                           eot, mask, corpus_id)
+
+
+def _train_tokenizer(corpus: Corpus, vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(corpus.train, trainer=trainer, length=len(corpus.train))
+    return tokenizer
+
+
+def _encode(tokenizer, texts: tuple[str, ...], eot: int) -> np.ndarray:
+    dtype = np.uint16 if tokenizer.get_vocab_size() <= 65536 else np.int32
+    ids: list[int] = []
+    for enc in tokenizer.encode_batch(list(texts)):
+        ids.extend(enc.ids)
+        ids.append(eot)
+    return np.asarray(ids, dtype=dtype)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+    os.replace(tmp, path)

@@ -1,0 +1,255 @@
+"""One trial: train a schedule for a FLOPs budget, yielding reports along the way.
+
+Plain PyTorch, no Ray. The budget is the input; everything else is derived from it:
+
+1. plan the steps: the largest count whose FLOPs fit the budget (``plan_steps``);
+2. plan the learning rate over those steps: linear warmup, then cosine decay to 10% of peak;
+3. plan the switch from shared to unshared blocks at round(share_fraction · steps);
+4. plan the report steps: each requested fraction of the budget is reported at the first step
+   whose ``train_flops`` reaches it (so a scheduler's rung is met exactly), and the last step;
+5. train, yielding a ``Report`` at each planned step.
+
+Between two reports the caller may save the whole state (``state_dict``) and later continue a
+new ``Trial`` of the same schedule and budget from it (``load_state_dict``): model, optimizer,
+sharing, data position and random generators, so the continued run is the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from budgetune.spaces import Schedule, validate_budget
+from budgetune.trainables import _flops
+from budgetune.trainables._batches import BatchSampler, unigram_loss, validation_batches
+from budgetune.trainables._data import load_data
+from budgetune.trainables._models import FAMILIES, count_params
+from budgetune.trainables._report import Report
+from budgetune.trainables._sharing import (
+    is_shared,
+    share_blocks,
+    transfer_optimizer_state,
+    unshare_blocks,
+)
+
+FINAL_LR_RATIO = 0.1  # cosine decays to 10% of peak, as in Chinchilla
+GRAD_CLIP = 1.0
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """How a trial runs, as opposed to what it trains (the Schedule)."""
+
+    corpus: str = "builtin"  # "builtin", local .txt/.jsonl/.parquet files, or hf:NAME
+    eval_tokens: int = 16384  # validation tokens per evaluation (same windows every time)
+    n_reports: int = 10  # evenly spaced reports over the budget, besides report_fractions
+    report_fractions: tuple[float, ...] = ()  # e.g. ASHA rungs, as fractions of the budget
+    device: str = "auto"  # "auto" takes CUDA when present, else the CPU
+    attn_implementation: str = "sdpa"  # "eager" for FLOP counting
+
+
+def lr_at(step: int, total_steps: int, s: Schedule) -> float:
+    """Linear warmup to ``s.lr``, then cosine decay to FINAL_LR_RATIO · lr at the last step."""
+    warmup = max(1, round(s.warmup_fraction * total_steps))
+    if step < warmup:
+        return s.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total_steps - 1 - warmup)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return s.lr * (FINAL_LR_RATIO + (1 - FINAL_LR_RATIO) * cosine)
+
+
+def report_steps(total_steps: int, flops_per_step: float, budget: float,
+                 fractions: tuple[float, ...], n_reports: int) -> list[int]:
+    even = tuple(k / n_reports for k in range(1, n_reports + 1)) if n_reports > 0 else ()
+    steps = {total_steps}
+    for frac in (*fractions, *even):
+        steps.add(min(total_steps, max(1, math.ceil(frac * budget / flops_per_step - 1e-9))))
+    return sorted(steps)
+
+
+def _make_optimizer(model: torch.nn.Module, s: Schedule) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay on matrices only (nanoGPT's grouping)."""
+    params = list({id(p): p for p in model.parameters()}.values())
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": s.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+class Trial:
+    """Train ``schedule`` for ``budget_flops``; iterate ``run()`` for its reports."""
+
+    def __init__(self, schedule: Schedule, budget_flops: float,
+                 config: TrialConfig = TrialConfig()):
+        self.schedule, self.config = schedule, config
+        self.budget_flops = validate_budget(budget_flops)
+        self.data = load_data(config.corpus, schedule.vocab_size)
+        self.family = FAMILIES[schedule.model]
+        self.device = _pick_device(config.device)
+        self.flops_per_step = _flops.flops_per_step(schedule)
+        self.total_steps = _flops.plan_steps(schedule, self.budget_flops)
+        self.switch_step = round(schedule.share_fraction * self.total_steps)
+        self.report_at = report_steps(self.total_steps, self.flops_per_step, self.budget_flops,
+                                      config.report_fractions, config.n_reports)
+
+        torch.manual_seed(schedule.seed)
+        self.model = self.family.build(schedule, self.data.eot_id, config.attn_implementation)
+        if self.switch_step > 0:
+            blocks = share_blocks(self.family.blocks(self.model), schedule.share_unit)
+            self.family.set_blocks(self.model, blocks)
+        self.model.to(self.device)
+        self.optimizer = _make_optimizer(self.model, schedule)
+        self.sampler = BatchSampler(self.data.train, schedule.batch_size, schedule.seq_len,
+                                    self.family.masked, self.data.vocab_size,
+                                    self.data.mask_id, schedule.seed)
+        self.valid = validation_batches(self.data.valid, schedule.batch_size, schedule.seq_len,
+                                        self.family.masked, self.data.vocab_size,
+                                        self.data.mask_id, config.eval_tokens)
+        self.unigram_loss = unigram_loss(self.data.train, self.valid, self.data.vocab_size)
+        self.step, self.eval_flops, self.train_s, self.wall_before = 0, 0.0, 0.0, 0.0
+        self.last_train_loss = float("nan")
+        self._started = time.perf_counter()
+
+    # -- training ------------------------------------------------------------------------
+
+    @property
+    def shared(self) -> bool:
+        return is_shared(self.family.blocks(self.model))
+
+    @property
+    def train_flops(self) -> float:
+        return self.step * self.flops_per_step  # exact: never clamped
+
+    def run(self) -> Iterator[Report]:
+        """Train from the current step to the planned last one, yielding each planned report."""
+        self._started = time.perf_counter()
+        while self.step < self.total_steps:
+            if self.shared and self.step >= self.switch_step:
+                self.unshare()
+            self._train_step()
+            if self.step in self.report_at:
+                yield self.report()
+
+    def _train_step(self) -> None:
+        t0 = time.perf_counter()
+        lr = lr_at(self.step, self.total_steps, self.schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = self.sampler.next().to(self.device)
+        self.model.train()
+        with self._autocast():
+            loss = self.family.loss(self.model, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.last_train_loss = loss.item()
+        self.train_s += time.perf_counter() - t0
+
+    def unshare(self) -> None:
+        """The switch: own copies of the block weights and of their AdamW state per depth."""
+        blocks, mapping = unshare_blocks(self.family.blocks(self.model))
+        self.family.set_blocks(self.model, blocks)
+        optimizer = _make_optimizer(self.model, self.schedule)
+        transfer_optimizer_state(self.optimizer, optimizer, mapping)
+        self.optimizer = optimizer
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    # -- evaluation and reports ------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module | None = None) -> float:
+        """Mean validation loss (nats per predicted token), charged to ``eval_flops``."""
+        model = self.model if model is None else model
+        model.eval()
+        total, count = 0.0, 0
+        for batch in self.valid:
+            batch = batch.to(self.device)
+            with self._autocast():
+                loss = self.family.loss(model, batch)
+            n = batch.targets.numel()
+            total, count = total + loss.item() * n, count + n
+            self.eval_flops += batch.inputs.numel() * _flops.eval_flops_per_token(self.schedule)
+        return total / count
+
+    def report(self) -> Report:
+        val_loss = self.evaluate()
+        n_params, n_nonemb = count_params(self.model, self.family)
+        s = self.schedule
+        return Report(
+            step=self.step,
+            tokens=self.step * _flops.tokens_per_step(s),
+            epochs=self.step * _flops.tokens_per_step(s) / len(self.data.train),
+            train_flops=self.train_flops,
+            eval_flops=self.eval_flops,
+            wall_s=self.wall_before + time.perf_counter() - self._started,
+            train_s=self.train_s,
+            current_lr=lr_at(self.step - 1, self.total_steps, s),
+            train_loss=self.last_train_loss,
+            n_params=n_params,
+            n_params_nonemb=n_nonemb,
+            shared=self.shared,
+            val_loss=val_loss,
+            unigram_loss=self.unigram_loss,
+            val_loss_compressed=val_loss,
+            compressed_bytes=4 * n_params,  # fp32, until compression is asked for
+            sparsity=0.0,
+            done=self.step >= self.total_steps,
+        )
+
+    # -- checkpointing -----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, object]:
+        """Everything needed to continue this run exactly; tensors and plain values only, so
+        it can be saved with ``torch.save`` and read back with ``weights_only=True``."""
+        return {
+            "schedule": self.schedule.to_dict(),
+            "budget_flops": self.budget_flops,
+            "step": self.step,
+            "shared": self.shared,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "eval_flops": self.eval_flops,
+            "train_s": self.train_s,
+            "wall_s": self.wall_before + time.perf_counter() - self._started,
+            "last_train_loss": self.last_train_loss,
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        same_trial = state["budget_flops"] == self.budget_flops
+        if state["schedule"] != self.schedule.to_dict() or not same_trial:
+            raise ValueError(
+                "The checkpoint is of another schedule or budget; restore it into a Trial of "
+                "the schedule and budget that saved it."
+            )
+        if self.shared and not state["shared"]:
+            self.unshare()
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+        self.eval_flops = float(state["eval_flops"])
+        self.train_s = float(state["train_s"])
+        self.wall_before = float(state["wall_s"])
+        self.last_train_loss = float(state["last_train_loss"])
+        self._started = time.perf_counter()
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
