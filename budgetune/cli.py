@@ -10,6 +10,7 @@ import json
 import sys
 
 from budgetune import __version__
+from budgetune._cli_analysis import add_analysis_commands
 from budgetune.spaces import Schedule, schedule_fields, validate_budget
 
 DEFAULT_TRAIN_BUDGET = 5e12  # FLOPs: about two minutes on 2 CPU cores at the default schedule
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"budgetune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
+    add_analysis_commands(sub)
     return parser
 
 

@@ -1,0 +1,98 @@
+"""Load a results directory and apply DESIGN.md's evidence rules.
+
+- Every search folder under the directory is read through ``budgetune.results``; tables of
+  another schema version or of several corpora are never mixed silently.
+- A *completed* trial trained its whole budget (status ``done``, stop reason ``budget``): it is a
+  reproducible recipe. Fits and queries use completed trials and their grid rows only; reports
+  of trials stopped early are drawn, never offered, because their learning rate never decayed.
+- N is a trial's final ``n_params_nonemb``, D the tokens it trained, C its ``train_flops``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from budgetune.results import SCHEMA_VERSION, ResultsError, read_table, search_folders
+
+
+@dataclass(frozen=True)
+class Results:
+    reports: pd.DataFrame
+    trials: pd.DataFrame
+    grid: pd.DataFrame
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self.reports["model"].unique())
+
+    def for_model(self, model: str | None) -> Results:
+        """The rows of one model family (masked- and causal-LM losses are not comparable)."""
+        if model is None:
+            if len(self.models) > 1:
+                raise ResultsError(
+                    f"The results hold the model families {self.models}, whose losses are not "
+                    "comparable; pass --model to choose one."
+                )
+            return self
+        if model not in self.models:
+            raise ResultsError(f"The results hold no trial of model {model!r} (they hold "
+                               f"{self.models}); pass one of those to --model.")
+        keep = self.trials.loc[self.trials["model"] == model, ["experiment", "trial_id"]]
+        return Results(self.reports[self.reports["model"] == model],
+                       self.trials[self.trials["model"] == model],
+                       self.grid.merge(keep, on=["experiment", "trial_id"]))
+
+
+def load_results(root: str | os.PathLike, name: str | None = None,
+                 corpus_id: str | None = None) -> Results:
+    """Read every search under ``root`` (or only ``name``) into three validated frames."""
+    folders = search_folders(root)
+    if name is not None:
+        folders = [f for f in folders if f.name == name]
+    if not folders:
+        which = f"a search named {name!r}" if name else "any search"
+        raise ResultsError(f"{str(root)!r} holds no results of {which}; run `budgetune search "
+                           f"--results {root}` first.")
+    tables = {t: pd.concat([read_table(f, t) for f in folders], ignore_index=True)
+              for t in ("reports", "trials", "grid")}
+    if tables["reports"].empty:
+        raise ResultsError(f"The results under {str(root)!r} hold no reports yet; wait for a "
+                           "trial to report, or check the search's log.")
+    for frame in tables.values():
+        versions = set(frame["schema_version"].unique())
+        if versions - {SCHEMA_VERSION}:
+            raise ResultsError(f"Results of schema versions {sorted(versions)} cannot be read "
+                               f"by this budgetune (schema {SCHEMA_VERSION}); use the "
+                               "budgetune version that wrote them.")
+    corpora = sorted(tables["reports"]["corpus_id"].unique())
+    if corpus_id is not None:
+        tables = {t: f[f["corpus_id"] == corpus_id] for t, f in tables.items()}
+        if tables["reports"].empty:
+            raise ResultsError(f"No reports of corpus {corpus_id!r}; the results hold "
+                               f"{corpora}.")
+    elif len(corpora) > 1:
+        raise ResultsError(f"The results mix corpora {corpora}, whose losses are not "
+                           "comparable; pass --corpus-id to choose one.")
+    return Results(*(tables[t].reset_index(drop=True) for t in ("reports", "trials", "grid")))
+
+
+def completed_trials(results: Results) -> pd.DataFrame:
+    """One row per completed trial: its schedule, final report, and N, D, C."""
+    done = results.trials[(results.trials["status"] == "done")
+                          & (results.trials["stop_reason"] == "budget")]
+    keys = done[["experiment", "trial_id"]]
+    last = (results.reports.sort_values("step")
+            .groupby(["experiment", "trial_id"], as_index=False).tail(1))
+    final = last.merge(keys, on=["experiment", "trial_id"])
+    return final.assign(N=final["n_params_nonemb"].astype(float),
+                        D=final["tokens"].astype(float), C=final["train_flops"])
+
+
+def early_stopped_reports(results: Results) -> pd.DataFrame:
+    """Reports of trials that did not complete their budget: drawn, never recommended."""
+    done = completed_trials(results)[["experiment", "trial_id"]].assign(_done=True)
+    merged = results.reports.merge(done, on=["experiment", "trial_id"], how="left")
+    return merged[merged["_done"].isna()].drop(columns="_done")

@@ -1,0 +1,27 @@
+"""The results tables as code: schema, atomic part-file writes, the writer lock, reading.
+
+Built on pyarrow alone; the search writes through it and analysis reads through it.
+"""
+
+from budgetune.results._schema import (
+    GRID,
+    REPORTS,
+    SCHEMA_VERSION,
+    STOP_REASONS,
+    TABLES,
+    TRIAL_STATUSES,
+    TRIALS,
+    TableSpec,
+)
+from budgetune.results._store import (
+    ResultsError,
+    ResultsWriter,
+    part_files,
+    read_table,
+    search_folders,
+)
+
+__all__ = [
+    "GRID", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS", "TRIAL_STATUSES",
+    "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
+]

@@ -1,0 +1,103 @@
+"""Loading results: the evidence rules, and clear errors for every way a table can be wrong."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from budgetune.analysis import completed_trials, early_stopped_reports, load_results
+from budgetune.results import ResultsError, ResultsWriter, part_files, read_table
+from tests.analysis.synthetic import trial_rows, write
+
+
+def _two_trials(root, corpus="c0"):
+    r1, t1 = trial_rows("e", "a", 1e12, 1e5, 3.0, corpus_id=corpus)
+    r2, t2 = trial_rows("e", "b", 1e12, 2e5, 3.5, status="stopped", stop_reason="asha",
+                        steps=(1,), corpus_id=corpus)
+    write(root, "s1", r1 + r2, [t1, t2])
+
+
+def test_completed_trials_are_the_recipes_and_early_stopped_ones_are_kept_apart(tmp_path):
+    _two_trials(tmp_path)
+    results = load_results(tmp_path)
+    done = completed_trials(results)
+    assert list(done["trial_id"]) == ["a"]
+    assert done["N"].iloc[0] == 1e5 and done["D"].iloc[0] == int(1e12 / 6e5)
+    assert set(early_stopped_reports(results)["trial_id"]) == {"b"}
+
+
+def test_duplicate_keys_keep_the_newest_row(tmp_path):
+    r, t = trial_rows("e", "a", 1e12, 1e5, 3.0)
+    write(tmp_path, "s", r, [t])
+    retried = [dict(row, val_loss=9.0) for row in r[1:]]  # a retry re-reports steps 2, 3
+    with ResultsWriter(tmp_path, "s") as w:
+        w.append("reports", retried)
+    reports = read_table(tmp_path / "s", "reports")
+    assert len(reports) == 3
+    assert list(reports.sort_values("step")["val_loss"])[1:] == [9.0, 9.0]
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
+    with ResultsWriter(tmp_path, "s"):
+        with pytest.raises(ResultsError, match="Another budgetune process is writing"):
+            ResultsWriter(tmp_path, "s").lock()
+
+
+def test_mixed_corpora_are_refused_unless_one_is_chosen(tmp_path):
+    _two_trials(tmp_path / "x", corpus="c0")
+    r, t = trial_rows("f", "z", 1e12, 1e5, 3.0, corpus_id="c1")
+    write(tmp_path / "x", "s2", r, [t])
+    with pytest.raises(ResultsError, match=r"mix corpora \['c0', 'c1'\].*--corpus-id"):
+        load_results(tmp_path / "x")
+    assert set(load_results(tmp_path / "x", corpus_id="c1").reports["trial_id"]) == {"z"}
+
+
+def test_missing_directory_and_empty_tables_name_the_fix(tmp_path):
+    with pytest.raises(ResultsError, match="does not exist; run `budgetune search"):
+        load_results(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ResultsError, match="holds no results"):
+        load_results(tmp_path / "empty")
+
+
+def test_a_file_that_is_not_parquet_is_named_in_the_error(tmp_path):
+    _two_trials(tmp_path)
+    bad = tmp_path / "s1" / "reports" / "part-99999999999999999999-0-000000.parquet"
+    bad.write_bytes(b"this is not parquet")
+    with pytest.raises(ResultsError, match="is not a readable Parquet file"):
+        load_results(tmp_path)
+
+
+def test_a_truncated_part_file_is_refused(tmp_path):
+    _two_trials(tmp_path)
+    part = part_files(tmp_path / "s1", "reports")[0]
+    part.write_bytes(part.read_bytes()[:200])
+    with pytest.raises(ResultsError, match="not a readable Parquet file"):
+        load_results(tmp_path)
+
+
+def test_unknown_missing_and_mistyped_columns_are_refused(tmp_path):
+    _two_trials(tmp_path)
+    part = part_files(tmp_path / "s1", "reports")[0]
+    table = pq.read_table(part)
+    pq.write_table(table.append_column("surprise", pa.array([1] * len(table))), part)
+    with pytest.raises(ResultsError, match=r"unknown columns \['surprise'\]"):
+        load_results(tmp_path)
+    pq.write_table(table.drop_columns(["val_loss"]), part)
+    with pytest.raises(ResultsError, match=r"missing \['val_loss'\]"):
+        load_results(tmp_path)
+    i = table.schema.get_field_index("val_loss")
+    pq.write_table(table.set_column(i, "val_loss", pa.array(["x"] * len(table))), part)
+    with pytest.raises(ResultsError, match="Column 'val_loss' .* has type string"):
+        load_results(tmp_path)
+
+
+def test_two_model_families_need_a_choice(tmp_path):
+    from budgetune.spaces import Schedule
+
+    r1, t1 = trial_rows("e", "a", 1e12, 1e5, 3.0)
+    r2, t2 = trial_rows("e", "b", 1e12, 1e5, 3.0, schedule=Schedule(model="bert"))
+    write(tmp_path, "s", r1 + r2, [t1, t2])
+    results = load_results(tmp_path)
+    with pytest.raises(ResultsError, match="pass --model"):
+        results.for_model(None)
+    assert list(results.for_model("bert").trials["trial_id"]) == ["b"]
