@@ -11,6 +11,7 @@ import sys
 
 from budgetune import __version__
 from budgetune._cli_analysis import add_analysis_commands
+from budgetune._cli_search import add_search_commands
 from budgetune.spaces import Schedule, schedule_fields, validate_budget
 
 DEFAULT_TRAIN_BUDGET = 5e12  # FLOPs: about two minutes on 2 CPU cores at the default schedule
@@ -27,8 +28,9 @@ def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:
     for field in schedule_fields():
         flag = "--" + field.name.replace("_", "-")
         kind = {"int": int, "float": float, "str": str}[str(field.type)]
-        default = getattr(defaults, field.name) if field.name != "d_ff" else 0
-        helptext = f"default {default}" + (" (4·d_model)" if field.name == "d_ff" else "")
+        derived = {"d_ff": " (4·d_model)", "lr": " (the family's default: 3e-3 gpt2, 1e-3 bert)"}
+        default = 0 if field.name in derived else getattr(defaults, field.name)
+        helptext = f"default {default}" + derived.get(field.name, "")
         group.add_argument(flag, dest=field.name, type=kind, default=default, help=helptext)
 
 
@@ -49,6 +51,8 @@ def _add_train(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per report per line")
+    p.add_argument("--grid", action="store_true",
+                   help="after training, evaluate the compression grid (sparsity × bits)")
     p.set_defaults(run=_run_train)
 
 
@@ -80,12 +84,27 @@ def _run_train(args: argparse.Namespace) -> int:
             **schedule.to_dict()}
     for report in trial.run():
         if args.json:
-            print(json.dumps({**base, **report.to_dict()}), flush=True)
+            print(json.dumps({"table": "reports", **base, **report.to_dict()}), flush=True)
         else:
             print(f"{report.step:>6} {report.train_flops:>11.3e} {report.val_loss:>8.3f} "
                   f"{report.val_loss_compressed:>8.3f} {str(report.shared):>6} "
                   f"{report.n_params:>9} {report.wall_s:>7.1f}", flush=True)
+    if args.grid:
+        _print_grid(trial.grid(), base, args.json)
     return 0
+
+
+def _print_grid(cells, base: dict, as_json: bool) -> None:
+    if not as_json:
+        print(f"compression grid:\n{'sparsity':>8} {'bits':>4} {'val_loss_c':>10} {'MB':>8} "
+              "one_shot")
+    for cell in cells:
+        if as_json:
+            print(json.dumps({"table": "grid", "budget_flops": base["budget_flops"],
+                              "corpus_id": base["corpus_id"], **cell.to_dict()}))
+        else:
+            print(f"{cell.sparsity:>8.2f} {cell.quant_bits:>4} {cell.val_loss_compressed:>10.4f}"
+                  f" {cell.compressed_bytes / 1e6:>8.4f} {cell.one_shot}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "under a fixed FLOPs budget, and fit compute-optimal frontiers.")
     parser.add_argument("--version", action="version", version=f"budgetune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    add_search_commands(sub)
     _add_train(sub)
     add_analysis_commands(sub)
     return parser

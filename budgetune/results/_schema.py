@@ -49,7 +49,7 @@ REPORTS = TableSpec("reports", ("experiment", "trial_id", "step"), pa.schema(
         ("n_params", pa.int64()), ("n_params_nonemb", pa.int64()), ("shared", pa.bool_()),
         ("val_loss", pa.float64()), ("unigram_loss", pa.float64()),
         ("val_loss_compressed", pa.float64()), ("compressed_bytes", pa.int64()),
-        ("sparsity", pa.float64()), ("feasible", pa.bool_()), ("done", pa.bool_()),
+        ("sparsity", pa.float64()), ("feasible", pa.bool_()), ("completed", pa.bool_()),
     ]))
 
 TRIAL_STATUSES = ("running", "done", "stopped", "error")

@@ -1,11 +1,25 @@
-"""What may be tried: one ``Schedule`` and, later, spaces of them."""
+"""What may be tried: one ``Schedule``, spaces of them, presets and space files."""
 
+from budgetune.spaces._presets import DEFAULT, PAPER, PRESETS, QUICK, load_space
 from budgetune.spaces._schedule import (
+    DEFAULT_LR,
     MODEL_FAMILIES,
     QUANT_BITS,
     Schedule,
     schedule_fields,
     validate_budget,
 )
+from budgetune.spaces._space import (
+    Choice,
+    Range,
+    Space,
+    config_to_schedule,
+    define_by_run,
+    validate_space,
+)
 
-__all__ = ["MODEL_FAMILIES", "QUANT_BITS", "Schedule", "schedule_fields", "validate_budget"]
+__all__ = [
+    "DEFAULT", "DEFAULT_LR", "MODEL_FAMILIES", "PAPER", "PRESETS", "QUANT_BITS", "QUICK",
+    "Choice", "Range", "Schedule", "Space", "config_to_schedule", "define_by_run",
+    "load_space", "schedule_fields", "validate_budget", "validate_space",
+]

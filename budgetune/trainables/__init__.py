@@ -3,6 +3,15 @@
 import logging
 
 from budgetune.trainables._batches import Batch, BatchSampler, mask_tokens, n_masked
+from budgetune.trainables._compress import (
+    block_linears,
+    compressed_bytes,
+    compressed_copy,
+    cubic_sparsity,
+    matrix_bytes,
+    measured_sparsity,
+    prune_to,
+)
 from budgetune.trainables._corpus import BUILTIN, Corpus, load_corpus
 from budgetune.trainables._data import load_data
 from budgetune.trainables._flops import (
@@ -14,7 +23,7 @@ from budgetune.trainables._flops import (
     tokens_per_step,
 )
 from budgetune.trainables._models import FAMILIES, Family, count_params
-from budgetune.trainables._report import Report
+from budgetune.trainables._report import GridCell, Report
 from budgetune.trainables._sharing import (
     is_shared,
     share_blocks,
@@ -30,6 +39,8 @@ for _name in ("torchao", "torch.utils._pytree"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 __all__ = [
+    "GridCell", "block_linears", "compressed_bytes", "compressed_copy", "cubic_sparsity",
+    "matrix_bytes", "measured_sparsity", "prune_to",
     "BUILTIN", "FAMILIES", "Batch", "BatchSampler", "Corpus", "Family", "Report",
     "TokenizedCorpus", "Trial", "TrialConfig", "count_params", "flops_per_step",
     "flops_per_token", "head_fraction", "is_shared", "load_corpus", "load_data", "lr_at",

@@ -25,7 +25,21 @@ class Report:
     val_loss_compressed: float  # the model as it stands, compressed to the target  # nats
     compressed_bytes: int  # size of that compressed model in bytes
     sparsity: float  # measured fraction of zeros in the block stack's weight matrices
-    done: bool  # the planned last step
+    completed: bool  # the planned last step: the whole budget is trained ("done" is Tune's)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One cell of the compression grid of a finished trial (the `grid` table)."""
+
+    sparsity: float  # block-stack sparsity of this cell
+    quant_bits: int  # 32, 8 or 4
+    val_loss_compressed: float  # nats
+    compressed_bytes: int
+    one_shot: bool  # pruned beyond what the trial was trained to, without fine-tuning
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

@@ -7,7 +7,8 @@ Plain PyTorch, no Ray. The budget is the input; everything else is derived from 
 3. plan the switch from shared to unshared blocks at round(share_fraction · steps);
 4. plan the report steps: each requested fraction of the budget is reported at the first step
    whose ``train_flops`` reaches it (so a scheduler's rung is met exactly), and the last step;
-5. train, yielding a ``Report`` at each planned step.
+6. train, yielding a ``Report`` at each planned step; afterwards ``grid()`` evaluates the final
+   model on the compression grid.
 
 Between two reports the caller may save the whole state (``state_dict``) and later continue a
 new ``Trial`` of the same schedule and budget from it (``load_state_dict``): model, optimizer,
@@ -27,9 +28,17 @@ import torch
 from budgetune.spaces import Schedule, validate_budget
 from budgetune.trainables import _flops
 from budgetune.trainables._batches import BatchSampler, unigram_loss, validation_batches
+from budgetune.trainables._compress import (
+    compressed_bytes,
+    compressed_copy,
+    cubic_sparsity,
+    ensure_prunable,
+    measured_sparsity,
+    prune_to,
+)
 from budgetune.trainables._data import load_data
 from budgetune.trainables._models import FAMILIES, count_params
-from budgetune.trainables._report import Report
+from budgetune.trainables._report import GridCell, Report
 from budgetune.trainables._sharing import (
     is_shared,
     share_blocks,
@@ -39,6 +48,8 @@ from budgetune.trainables._sharing import (
 
 FINAL_LR_RATIO = 0.1  # cosine decays to 10% of peak, as in Chinchilla
 GRAD_CLIP = 1.0
+GRID_SPARSITIES = (0.0, 0.5, 0.75, 0.9)
+GRID_BITS = (32, 8, 4)
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,11 @@ def report_steps(total_steps: int, flops_per_step: float, budget: float,
     even = tuple(k / n_reports for k in range(1, n_reports + 1)) if n_reports > 0 else ()
     steps = {total_steps}
     for frac in (*fractions, *even):
-        steps.add(min(total_steps, max(1, math.ceil(frac * budget / flops_per_step - 1e-9))))
+        target = frac * budget  # the first step whose train_flops reaches it, exactly
+        step = math.ceil(target / flops_per_step)
+        if (step - 1) * flops_per_step >= target:
+            step -= 1
+        steps.add(min(total_steps, max(1, step)))
     return sorted(steps)
 
 
@@ -114,6 +129,7 @@ class Trial:
         self.unigram_loss = unigram_loss(self.data.train, self.valid, self.data.vocab_size)
         self.step, self.eval_flops, self.train_s, self.wall_before = 0, 0.0, 0.0, 0.0
         self.last_train_loss = float("nan")
+        self.pruned_to = 0.0  # sparsity target of the masks now in place
         self._started = time.perf_counter()
 
     # -- training ------------------------------------------------------------------------
@@ -136,8 +152,21 @@ class Trial:
             if self.step in self.report_at:
                 yield self.report()
 
+    @property
+    def blocks(self) -> torch.nn.ModuleList:
+        return self.family.blocks(self.model)
+
+    def _prune_step(self) -> None:
+        s = self.schedule
+        target = cubic_sparsity(self.step, self.total_steps, s.prune_sparsity,
+                                s.prune_fraction, start_step=self.switch_step)
+        if target > self.pruned_to:
+            prune_to(self.blocks, target)
+            self.pruned_to = target
+
     def _train_step(self) -> None:
         t0 = time.perf_counter()
+        self._prune_step()
         lr = lr_at(self.step, self.total_steps, self.schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -183,10 +212,34 @@ class Trial:
             self.eval_flops += batch.inputs.numel() * _flops.eval_flops_per_token(self.schedule)
         return total / count
 
+    def evaluate_compressed(self, sparsity: float, quant_bits: int) -> tuple[float, int]:
+        """(val loss, bytes) of the model as it stands, compressed to a target; the model
+        itself is untouched. One-shot pruning covers what gradual pruning has not reached."""
+        if quant_bits == 32 and sparsity <= self.pruned_to:  # the model already is that
+            return self.evaluate(), compressed_bytes(self.model, self.blocks, sparsity, 32)
+        clone = compressed_copy(self.model, self.family.blocks, sparsity, quant_bits)
+        return self.evaluate(clone), compressed_bytes(self.model, self.blocks, sparsity,
+                                                      quant_bits)
+
+    def grid(self) -> list[GridCell]:
+        """The final model at sparsity {0, .5, .75, .9} (those >= the trained target; one-shot
+        beyond it) × bits {32, 8, 4}, charged to ``eval_flops``."""
+        trained = self.schedule.prune_sparsity
+        cells = []
+        for sparsity in (x for x in GRID_SPARSITIES if x >= trained):
+            for bits in GRID_BITS:
+                loss, nbytes = self.evaluate_compressed(sparsity, bits)
+                cells.append(GridCell(sparsity, bits, loss, nbytes, sparsity > trained))
+        return cells
+
     def report(self) -> Report:
         val_loss = self.evaluate()
         n_params, n_nonemb = count_params(self.model, self.family)
         s = self.schedule
+        if s.prune_sparsity > 0 or s.quant_bits < 32:
+            loss_c, bytes_c = self.evaluate_compressed(s.prune_sparsity, s.quant_bits)
+        else:  # nothing to compress: the compressed model is the model
+            loss_c, bytes_c = val_loss, compressed_bytes(self.model, self.blocks, 0.0, 32)
         return Report(
             step=self.step,
             tokens=self.step * _flops.tokens_per_step(s),
@@ -202,10 +255,10 @@ class Trial:
             shared=self.shared,
             val_loss=val_loss,
             unigram_loss=self.unigram_loss,
-            val_loss_compressed=val_loss,
-            compressed_bytes=4 * n_params,  # fp32, until compression is asked for
-            sparsity=0.0,
-            done=self.step >= self.total_steps,
+            val_loss_compressed=loss_c,
+            compressed_bytes=bytes_c,
+            sparsity=measured_sparsity(self.blocks),
+            completed=self.step >= self.total_steps,
         )
 
     # -- checkpointing -----------------------------------------------------------------------
@@ -218,6 +271,7 @@ class Trial:
             "budget_flops": self.budget_flops,
             "step": self.step,
             "shared": self.shared,
+            "pruned_to": self.pruned_to,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "sampler": self.sampler.state_dict(),
@@ -237,6 +291,9 @@ class Trial:
             )
         if self.shared and not state["shared"]:
             self.unshare()
+        self.pruned_to = float(state["pruned_to"])
+        if self.pruned_to > 0:
+            ensure_prunable(self.blocks)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])

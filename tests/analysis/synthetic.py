@@ -38,7 +38,7 @@ def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
             "train_s": 0.9 + k, "current_lr": 1e-3, "train_loss": loss, "n_params": int(n * 1.2),
             "n_params_nonemb": int(n), "shared": False, "val_loss": loss, "unigram_loss": 7.0,
             "val_loss_compressed": loss, "compressed_bytes": int(bytes_ or 4 * n * 1.2),
-            "sparsity": sparsity, "feasible": True, "done": frac == 1.0,
+            "sparsity": sparsity, "feasible": True, "completed": frac == 1.0,
         })
     trial = {**base, "status": status, "stop_reason": stop_reason, "last_step": steps[-1],
              "train_flops": budget, "val_loss_compressed": reports[-1]["val_loss_compressed"],

@@ -55,3 +55,8 @@ def test_budget_must_be_positive_finite_and_plausible(bad):
 
 def test_budget_accepts_ints_and_floats():
     assert validate_budget(10**12) == 1e12
+
+
+def test_learning_rate_defaults_to_the_family_tuned_value():
+    assert Schedule().lr == 3e-3 and Schedule(model="bert").lr == 1e-3
+    assert Schedule(model="bert", lr=5e-4).lr == 5e-4

@@ -25,7 +25,7 @@ def test_train_flops_never_decrease_never_exceed_and_end_within_a_step(tiny, fas
     assert all(f <= budget for f in flops)
     assert budget - flops[-1] < trial.flops_per_step
     assert all(r.train_flops == r.step * trial.flops_per_step for r in reports)
-    assert reports[-1].done and not any(r.done for r in reports[:-1])
+    assert reports[-1].completed and not any(r.completed for r in reports[:-1])
 
 
 def test_reports_land_exactly_on_requested_budget_fractions(tiny):

@@ -1,0 +1,53 @@
+"""Search overhead: how much of the machine a search spends inside training steps.
+
+overhead = 1 − (time inside training steps) / (wall time × CPUs). Beside it: the share spent in
+trial-side evaluation (reports, compressed evaluation, the grid: each trial's wall_s minus its
+train_s) and the rest (Ray start-up, actor start-up, corpus loading, checkpointing, Tune's
+bookkeeping, idle CPUs). Prints one JSON object.
+
+    .venv/bin/python benchmarks/search_overhead.py [--space default] [--budget ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+from budgetune.results import read_table
+from budgetune.search import SearchSpec, run_search
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="default")
+    parser.add_argument("--budget", type=float, nargs="+", default=None)
+    parser.add_argument("--num-samples", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as root:
+        kwargs = {"budgets": tuple(args.budget)} if args.budget else {}
+        spec = SearchSpec(space=args.space, num_samples=args.num_samples, results=root,
+                          name="bench", **kwargs)
+        t0 = time.perf_counter()
+        run_search(spec, progress=lambda line: None)
+        wall = time.perf_counter() - t0
+        reports = read_table(spec.folder(), "reports")
+    last = reports.sort_values("step").groupby("trial_id").tail(1)
+    cpus = os.cpu_count()
+    train_s, trial_wall = float(last["train_s"].sum()), float(last["wall_s"].sum())
+    capacity = wall * cpus
+    print(json.dumps({
+        "benchmark": "search_overhead", "space": args.space, "budgets": list(spec.budgets),
+        "trials": int(last.shape[0]), "cpus": cpus, "wall_s": round(wall, 1),
+        "train_s": round(train_s, 1),
+        "overhead": round(1 - train_s / capacity, 3),
+        "evaluation_share": round((trial_wall - train_s) / capacity, 3),
+        "rest_share": round(1 - trial_wall / capacity, 3),
+        "train_flops": float(last["train_flops"].sum()),
+    }))
+
+
+if __name__ == "__main__":
+    main()

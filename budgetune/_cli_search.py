@@ -1,0 +1,156 @@
+"""The search subcommands of ``budgetune``: search, status, submit. Thin calls into search."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from budgetune.search._search import DEFAULT_BUDGETS, DEFAULT_MAX_MB, SearchSpec
+
+
+def add_search_commands(sub) -> None:
+    p = sub.add_parser("search", help="search schedules on Ray (ASHA on FLOPs, Optuna TPE)",
+                       description="Search training schedules under FLOPs budgets on Ray. With "
+                       "no arguments: the embedded default (local Ray, the default space at "
+                       "three budgets with a size limit, a few minutes on a laptop).")
+    p.add_argument("--space", default="default",
+                   help="quick, default, paper, or a .yaml/.toml space file")
+    p.add_argument("--budget", type=float, nargs="+", default=list(DEFAULT_BUDGETS),
+                   help="training FLOPs per trial; one Tune experiment per budget")
+    p.add_argument("--num-samples", type=int, default=8, help="trials per budget")
+    p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
+                   help=f"size limit of the compressed model, MB (default {DEFAULT_MAX_MB})")
+    p.add_argument("--no-size-limit", action="store_true", help="no --max-mb")
+    p.add_argument("--max-total-flops", type=float, default=None,
+                   help="search-wide cap on training FLOPs")
+    p.add_argument("--searcher", default="tpe", choices=["tpe", "random", "grid"])
+    p.add_argument("--scheduler", default="asha", choices=["asha", "fifo"])
+    p.add_argument("--reduction-factor", type=float, default=3.0, help="ASHA's η")
+    p.add_argument("--grace-fraction", type=float, default=1 / 9,
+                   help="ASHA's grace_period as a fraction of the budget")
+    p.add_argument("--max-concurrent", type=int, default=None)
+    p.add_argument("--cpus-per-trial", type=int, default=1)
+    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--address", default=None,
+                   help="join a cluster: auto or ray://HOST:PORT (default: start local Ray)")
+    p.add_argument("--results", default="results", help="results directory")
+    p.add_argument("--name", default="default", help="this search's folder under --results")
+    p.add_argument("--seed", type=int, default=0, help="the searcher's seed")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the search --results/--name with its saved settings")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the planned trials, FLOPs and wall time; start nothing")
+    p.set_defaults(run=_run_search)
+
+    st = sub.add_parser("status", help="trials running/stopped/done, FLOPs spent, best so far")
+    st.add_argument("--results", default="results")
+    st.add_argument("--name", default=None)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(run=_run_status)
+
+    sm = sub.add_parser("submit", help="submit a search as a Ray Job",
+                        description="Submit `budgetune search ...` as a Ray Job: "
+                        "budgetune submit --address http://HEAD:8265 -- search --space quick")
+    sm.add_argument("--address", required=True, help="the Jobs address, http://HEAD:8265")
+    sm.add_argument("--no-wait", action="store_true", help="return once submitted")
+    sm.add_argument("command", nargs=argparse.REMAINDER,
+                    help="-- search [flags]: the budgetune command the job runs")
+    sm.set_defaults(run=_run_submit)
+
+
+def _spec_from_args(args) -> SearchSpec:
+    return SearchSpec(
+        space=args.space, budgets=tuple(args.budget), num_samples=args.num_samples,
+        max_mb=None if args.no_size_limit else args.max_mb,
+        max_total_flops=args.max_total_flops, searcher=args.searcher,
+        scheduler=args.scheduler, reduction_factor=args.reduction_factor,
+        grace_fraction=args.grace_fraction, max_concurrent=args.max_concurrent,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        address=args.address, results=args.results, name=args.name, seed=args.seed)
+
+
+def _saved_spec(args) -> SearchSpec:
+    from budgetune.results import SPEC_FILE
+
+    path = Path(args.results) / args.name / SPEC_FILE
+    if not path.is_file():
+        raise ValueError(f"There is no search to resume at {str(path.parent)!r}; check "
+                         "--results and --name.")
+    saved = json.loads(path.read_text())
+    known = {f.name for f in fields(SearchSpec)}
+    values = {k: v for k, v in saved.items() if k in known}
+    values["budgets"] = tuple(values["budgets"])
+    values["address"] = args.address  # the cluster may have moved; the rest may not
+    return SearchSpec(**values)
+
+
+def _run_search(args) -> int:
+    spec = _saved_spec(args) if args.resume else _spec_from_args(args)
+    if args.dry_run:
+        from budgetune.search._plan import format_plan, plan_search
+
+        print(format_plan(plan_search(spec)))
+        return 0
+    from budgetune.results import SPEC_FILE
+    from budgetune.search import run_search
+
+    folder = spec.folder()
+    if not args.resume:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / SPEC_FILE).exists():
+            (folder / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=1))
+    run_search(spec, resume=args.resume, progress=lambda line: print(line, flush=True))
+    _print_summary(spec)
+    return 0
+
+
+def _print_summary(spec: SearchSpec) -> None:
+    from budgetune.analysis import best_schedule, load_results, write_plots
+    from budgetune.results import ResultsError
+
+    results = load_results(spec.results, spec.name)
+    limit = f", within {spec.max_mb:g} MB" if spec.max_mb else ""
+    print(f"\nbest schedule per budget (completed trials{limit}):")
+    print(f"  {'budget':>9} {'d_model':>7} {'n_layers':>8} {'share':>5} {'sparsity':>8} "
+          f"{'bits':>4} {'lr':>7} {'val_loss_c':>10} {'MB':>6}")
+    for budget in spec.budgets:
+        try:
+            best = best_schedule(results, budget, spec.max_bytes)
+        except ResultsError as e:
+            print(f"  {budget:>9.3g}  none: {e}")
+            continue
+        s = best.schedule
+        print(f"  {budget:>9.3g} {s['d_model']:>7} {s['n_layers']:>8} {s['share_fraction']:>5} "
+              f"{best.sparsity:>8.2f} {best.quant_bits:>4} {s['lr']:>7.0e} "
+              f"{best.val_loss_compressed:>10.4f} {best.compressed_bytes / 1e6:>6.2f}")
+    paths, _ = write_plots(results, spec.folder() / "plots")
+    print(f"plots: {', '.join(str(p) for p in paths)}")
+
+
+def _run_status(args) -> int:
+    from budgetune.results import format_status, search_status
+
+    statuses = search_status(args.results, args.name)
+    if args.json:
+        print(json.dumps([{"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
+                           "experiments": [vars(e) for e in s.experiments]}
+                          for s in statuses], default=str))
+    else:
+        print(format_status(statuses))
+    return 0
+
+
+def _run_submit(args) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command or command[0] != "search":
+        raise ValueError("Give the job's command after --, e.g. `budgetune submit --address "
+                         "http://127.0.0.1:8265 -- search --space quick`.")
+    from budgetune.search import submit_job
+
+    entrypoint = " ".join(shlex.quote(c) for c in
+                          [sys.executable, "-m", "budgetune.cli", *command])
+    return submit_job(args.address, entrypoint, wait=not args.no_wait)

@@ -1,0 +1,96 @@
+"""The Tune callback on the driver that writes every report to the results tables.
+
+Rows are buffered and flushed as one part file per table every ``flush_s`` seconds and at the
+end, through ``budgetune.results`` (atomic, keyed: a retried trial's re-reports are harmless).
+``stop_reason`` tells a trial that trained its whole budget (budget) from one ASHA stopped
+(asha), one that failed (error) and one stopped by the search-wide FLOPs cap (cap).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ray.tune import Callback
+
+from budgetune import __version__
+from budgetune.results import GRID, REPORTS, SCHEMA_VERSION, TRIALS, ResultsWriter
+from budgetune.spaces import config_to_schedule
+
+DEFAULT_FLUSH_S = 5.0
+
+
+class ResultsCallback(Callback):
+    def __init__(self, root: str, name: str, experiment: str, budget: float,
+                 cap_reached=None, flush_s: float = DEFAULT_FLUSH_S):
+        self.root, self.name, self.experiment, self.budget = root, name, experiment, budget
+        self.cap_reached = cap_reached  # callable: was the search-wide FLOPs cap hit?
+        self.flush_s = flush_s
+        self._rows = {"reports": [], "trials": [], "grid": []}
+        self._last: dict[str, dict] = {}  # trial_id -> its last result
+        self._flushed_at = time.monotonic()
+
+    def __getstate__(self) -> dict:  # Tune saves callbacks with the experiment: no rows
+        state = dict(self.__dict__)
+        state["_rows"] = {"reports": [], "trials": [], "grid": []}
+        state["cap_reached"] = None
+        return state
+
+    def _base(self, trial, corpus_id: str) -> dict:
+        schedule = config_to_schedule(trial.config.get("schedule", trial.config))
+        return {"experiment": self.experiment, "trial_id": trial.trial_id,
+                "budget_flops": self.budget, "corpus_id": corpus_id,
+                "schema_version": SCHEMA_VERSION, "budgetune_version": __version__,
+                **schedule.to_dict()}
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        base = self._base(trial, result["corpus_id"])
+        self._rows["reports"].append({**base, **{c: result[c] for c in REPORTS.columns
+                                                 if c not in base}})
+        for cell in result.get("grid", ()):
+            self._rows["grid"].append({**{c: base[c] for c in GRID.columns if c in base},
+                                       **cell, "one_shot": cell["one_shot"]})
+        self._last[trial.trial_id] = result
+        self._rows["trials"].append(self._trial_row(trial, "running", None))
+        self._maybe_flush()
+
+    def _trial_row(self, trial, status: str, reason: str | None) -> dict:
+        last = self._last.get(trial.trial_id, {})
+        base = self._base(trial, last.get("corpus_id", ""))
+        return {**base, "status": status, "stop_reason": reason,
+                "last_step": int(last.get("step", 0)),
+                "train_flops": float(last.get("train_flops", 0.0)),
+                "val_loss_compressed": float(last.get("val_loss_compressed", float("nan"))),
+                "node": str(last.get("node", ""))}
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        last = self._last.get(trial.trial_id, {})
+        if last.get("completed"):
+            status, reason = "done", "budget"
+        elif self.cap_reached is not None and self.cap_reached():
+            status, reason = "stopped", "cap"
+        else:
+            status, reason = "stopped", "asha"
+        self._rows["trials"].append(self._trial_row(trial, status, reason))
+        self._maybe_flush()
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._rows["trials"].append(self._trial_row(trial, "error", "error"))
+        self.flush()
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        self._maybe_flush()
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self.flush()
+
+    def _maybe_flush(self) -> None:
+        if time.monotonic() - self._flushed_at >= self.flush_s:
+            self.flush()
+
+    def flush(self) -> None:
+        writer = ResultsWriter(self.root, self.name)
+        for table in (REPORTS.name, GRID.name, TRIALS.name):
+            rows, self._rows[table] = self._rows[table], []
+            if rows:
+                writer.append(table, rows)
+        self._flushed_at = time.monotonic()

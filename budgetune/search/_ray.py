@@ -1,0 +1,83 @@
+"""Starting or joining Ray, safely by default.
+
+Ray runs whatever its clients send, so a local instance that budgetune starts turns on Ray's
+token authentication (``RAY_AUTH_MODE=token``: every client must present the token kept in
+``~/.ray/auth_token``) and binds what Ray lets it bind to 127.0.0.1 (``_node_ip_address``;
+the dashboard with ``dashboard_host``). See SECURITY.md for what Ray 2.60 still opens on all
+interfaces and why token authentication covers it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def _require_ray():
+    try:
+        import ray
+    except ImportError as e:  # pragma: no cover - ray is a dependency, but say how
+        raise ValueError("The search needs Ray: pip install 'ray[tune,default]==2.60.0'.") from e
+    return ray
+
+
+def token_path() -> Path:
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+
+
+def ensure_token() -> Path | None:
+    """Make a token as Ray's ``ray get-auth-token --generate`` does (256 random bits, in
+    ~/.ray/auth_token), readable by this user only, unless one is already configured."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return None
+    path = token_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path
+
+
+def secure_environment() -> None:
+    """Token authentication for everything this process starts or joins."""
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report: no network
+    if os.environ["RAY_AUTH_MODE"] == "token":
+        ensure_token()
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None,
+                num_gpus: int | None = None) -> Iterator[dict]:
+    """Join the cluster at ``address`` ("auto", "ray://HOST:PORT") or start a local instance;
+    yields the cluster's resources and shuts down what it started."""
+    ray = _require_ray()
+    secure_environment()
+    if ray.is_initialized():  # a caller (a test, a Ray Job's driver) already connected
+        yield ray.cluster_resources()
+        return
+    kwargs = {"log_to_driver": False, "configure_logging": True, "logging_level": "ERROR"}
+    address = address or os.environ.get("RAY_ADDRESS")  # set for a Ray Job's driver
+    if address:
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ValueError(
+                f"Cannot join the Ray cluster at {address!r} ({first}); start one with "
+                "`RAY_AUTH_MODE=token ray start --head`, check the address, and use the same "
+                "token (~/.ray/auth_token)."
+            ) from None
+    else:
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                 _node_ip_address=LOOPBACK, **kwargs)
+    try:
+        yield ray.cluster_resources()
+    finally:
+        ray.shutdown()

@@ -1,0 +1,74 @@
+"""The Ray Tune function trainable around one ``Trial``.
+
+It reports every trial report with ``tune.report`` (the metrics ASHA and the searcher read:
+``train_flops`` as time, ``objective`` as the value), checkpoints at every ASHA rung with
+``tune.Checkpoint`` (the trial's whole state, saved with ``torch.save`` and read back with
+``weights_only=True``: nothing is unpickled), and continues from ``tune.get_checkpoint()``
+after a failure or a resume without counting any FLOPs twice. At its last report it also
+evaluates the compression grid and sends it along.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+INFEASIBLE = 1e3  # objective of a trial over the size limit: worse than any real loss (nats)
+CHECKPOINT_FILE = "trial.pt"
+
+
+def asha_rungs(budget: float, grace_period: float, reduction_factor: float) -> list[float]:
+    """Milestones r·η^k below max_t = budget, as Ray's ASHAScheduler places them."""
+    rungs, t = [], grace_period
+    while t < budget * (1 - 1e-12):
+        rungs.append(t)
+        t *= reduction_factor
+    return rungs
+
+
+def objective(val_loss_compressed: float, compressed_bytes: int, max_bytes: float | None
+              ) -> tuple[float, bool]:
+    feasible = max_bytes is None or compressed_bytes <= max_bytes
+    value = val_loss_compressed if feasible and math.isfinite(val_loss_compressed) else INFEASIBLE
+    return value, feasible
+
+
+def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: float | None,
+              trial_config: dict, threads: int) -> None:
+    """Tune calls this in a worker with one config; it returns when the budget is spent."""
+    import ray
+    import torch
+    from ray import tune
+
+    from budgetune.spaces import config_to_schedule
+    from budgetune.trainables import Trial, TrialConfig
+
+    torch.set_num_threads(max(1, threads))
+    schedule = config_to_schedule(config.get("schedule", config))
+    fractions = tuple(r / budget for r in rungs)
+    trial = Trial(schedule, budget, TrialConfig(**trial_config, report_fractions=fractions))
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True)
+        trial.load_state_dict(state)
+    node = ray.get_runtime_context().get_node_id()
+    rung_steps = {s for s in trial.report_at if any(
+        s * trial.flops_per_step >= r > (s - 1) * trial.flops_per_step for r in rungs)}
+    for report in trial.run():
+        metrics = report.to_dict()
+        metrics["objective"], metrics["feasible"] = objective(
+            report.val_loss_compressed, report.compressed_bytes, max_bytes)
+        metrics["corpus_id"] = trial.data.corpus_id
+        metrics["node"] = node  # Ray's node id: hostnames repeat on one machine
+        if report.completed:
+            metrics["grid"] = [cell.to_dict() for cell in trial.grid()]
+            metrics["eval_flops"] = trial.eval_flops  # the grid is evaluation too
+            tune.report(metrics)
+        elif report.step in rung_steps:
+            with tempfile.TemporaryDirectory() as folder:
+                torch.save(trial.state_dict(), Path(folder) / CHECKPOINT_FILE)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        else:
+            tune.report(metrics)

@@ -1,0 +1,124 @@
+"""One budget's Tune experiment: searcher, ASHA, trainable, callbacks; new or restored."""
+
+from __future__ import annotations
+
+import os
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter
+
+from budgetune.search._callback import ResultsCallback
+from budgetune.search._search import FlopsLedger, SearchSpec
+from budgetune.search._trainable import asha_rungs, run_trial
+from budgetune.spaces import define_by_run
+
+REPORTS_BETWEEN_RUNGS = 3  # besides the rungs: at 1/3, 2/3 and all of the budget
+
+
+class CapStopper(tune.Stopper):
+    """Stops the whole experiment once the search-wide training FLOPs cap is spent."""
+
+    def __init__(self, ledger: FlopsLedger):
+        self.ledger = ledger
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self.ledger.last[trial_id] = float(result.get("train_flops", 0.0))
+        return False
+
+    def stop_all(self) -> bool:
+        return self.ledger.reached()
+
+
+class ProgressCallback(tune.Callback):
+    """One line per report and per finished trial, so a long search shows it is alive."""
+
+    def __init__(self, experiment: str, progress):
+        self.experiment, self.progress = experiment, progress
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        flag = "" if result.get("feasible", True) else "  (over the size limit)"
+        self.progress(f"{self.experiment} {trial.trial_id}: step {result['step']:>5} "
+                      f"train_flops {result['train_flops']:.3g} val_loss_compressed "
+                      f"{result['val_loss_compressed']:.4f} {result['compressed_bytes'] / 1e6:.2f}"
+                      f" MB{flag}")
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        done = trial.last_result.get("completed", False)
+        self.progress(f"{self.experiment} {trial.trial_id}: "
+                      f"{'finished its budget' if done else 'stopped early'}")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.progress(f"{self.experiment} {trial.trial_id}: failed (see {trial.local_path})")
+
+
+def _searcher(spec: SearchSpec, max_concurrent: int):
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if spec.searcher == "tpe":
+        sampler = optuna.samplers.TPESampler(
+            seed=spec.seed, constant_liar=True,
+            n_startup_trials=min(10, max(3, spec.num_samples // 3)))
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+    search = OptunaSearch(space=define_by_run(spec.load_space()), sampler=sampler,
+                          metric="objective", mode="min")
+    return ConcurrencyLimiter(search, max_concurrent=max_concurrent)
+
+
+def _scheduler(spec: SearchSpec, budget: float):
+    if spec.scheduler == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="train_flops", max_t=budget,
+                         grace_period=spec.grace_fraction * budget,
+                         reduction_factor=spec.reduction_factor)
+
+
+def fit_experiment(spec: SearchSpec, budget: float, ledger: FlopsLedger, resources: dict,
+                   resume: bool, progress) -> None:
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # our tables suffice
+    name = spec.experiment(budget)
+    storage = (spec.folder() / "tune").resolve()
+    rungs = asha_rungs(budget, spec.grace_fraction * budget, spec.reduction_factor) \
+        if spec.scheduler == "asha" else []
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            run_trial, budget=budget, rungs=rungs, max_bytes=spec.max_bytes,
+            trial_config={"eval_tokens": spec.eval_tokens, "n_reports": REPORTS_BETWEEN_RUNGS},
+            threads=spec.cpus_per_trial),
+        {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
+    callbacks = [ResultsCallback(spec.results, spec.name, name, budget, ledger.reached),
+                 ProgressCallback(name, progress)]
+    stopper = CapStopper(ledger)
+    path = storage / name
+    if resume and tune.Tuner.can_restore(path):
+        progress(f"{name}: resuming from {path}")
+        tuner = tune.Tuner.restore(str(path), trainable, resume_unfinished=True,
+                                   resume_errored=True)
+        # Tune restores callbacks and stoppers from its own pickle; these hold live state
+        # (the FLOPs ledger), so the fresh ones replace them.
+        run_config = tuner._local_tuner.get_run_config()
+        run_config.callbacks, run_config.stop = callbacks, stopper
+    else:
+        cpus = int(resources.get("CPU", 1))
+        max_concurrent = spec.max_concurrent or max(1, cpus // spec.cpus_per_trial)
+        if spec.searcher == "grid":
+            grid = spec.load_space().grid()
+            param_space = {"schedule": tune.grid_search([s.to_dict() for s in grid])}
+            search_alg, num_samples = None, 1
+        else:
+            param_space, search_alg = {}, _searcher(spec, max_concurrent)
+            num_samples = spec.num_samples
+        tuner = tune.Tuner(
+            trainable, param_space=param_space,
+            tune_config=tune.TuneConfig(
+                metric="objective", mode="min", search_alg=search_alg,
+                scheduler=_scheduler(spec, budget), num_samples=num_samples,
+                max_concurrent_trials=max_concurrent, reuse_actors=False),
+            run_config=tune.RunConfig(
+                name=name, storage_path=str(storage), callbacks=callbacks, stop=stopper,
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2), verbose=0))
+    tuner.fit()

@@ -1,0 +1,90 @@
+"""Named spaces, and loading a user's space file (YAML or TOML).
+
+Per-trial costs are for 2 CPU cores on the built-in corpus (about 40 GFLOP/s per core).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from budgetune.spaces._space import Choice, Range, Space
+
+# quick: tests and demos. d_model 32–64, depth 1–2, T = 64, B = 16: 1–2.3 GFLOPs a step,
+# so a 5e11-FLOP trial takes 10–15 s on one core.
+QUICK = Space("quick", {
+    "model": "gpt2", "d_model": Choice((32, 64)), "n_layers": Choice((1, 2)), "n_heads": 2,
+    "seq_len": 64, "batch_size": 16, "vocab_size": 4096,
+    "share_fraction": Choice((0.0, 0.1, 0.3)), "share_unit": 1,
+    "prune_sparsity": Choice((0.0, 0.5)), "quant_bits": Choice((32, 8)),
+    "lr": Choice((1e-3, 3e-3)),
+})
+
+# default: the embedded demo, on the causal LM (it learns visibly within 1e12 FLOPs).
+# d_model 64 (0.1–0.2M non-embedding parameters) or 128 (0.4–0.8M), depth 2 or 4: 1e10–3.5e10
+# FLOPs a step, so the smallest default budget (6e11) still gives every schedule 17+ steps.
+# With budgetune search's default 3 MB limit and fp32 embeddings (2.1 MB at d_model 128),
+# a wide model must be quantized to fit: the search trades size against compression.
+DEFAULT = Space("default", {
+    "model": "gpt2", "d_model": Choice((64, 128)), "n_layers": Choice((2, 4)),
+    "n_heads": 2, "seq_len": 128, "batch_size": 32, "vocab_size": 4096,
+    "share_fraction": Choice((0.0, 0.1, 0.25)), "share_unit": 1,
+    "prune_sparsity": Choice((0.0, 0.5, 0.75)), "quant_bits": Choice((32, 8, 4)),
+    "lr": Choice((1e-3, 3e-3)),
+})
+
+# paper: the seeds' setting. Masked LM (Yang et al. 2021 share-then-unshare BERT; Li et al.
+# 2020 compress RoBERTa), sharing switch centred near 10%, A×B sharing units, heavy pruning.
+# d_model 128–512, depth 6–12: 1.2M–38M non-embedding parameters; budgets of 1e15 and more.
+PAPER = Space("paper", {
+    "model": "bert", "d_model": Choice((128, 256, 512)), "n_layers": Choice((6, 12)),
+    "n_heads": 4, "seq_len": 128, "batch_size": 64, "vocab_size": 8192,
+    "share_fraction": Choice((0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)),
+    "share_unit": Choice((1, 2, 3)), "prune_sparsity": Choice((0.0, 0.5, 0.75, 0.9)),
+    "quant_bits": Choice((32, 8, 4)), "lr": Range(3e-4, 3e-3, log=True),
+})
+
+PRESETS = {space.name: space for space in (QUICK, DEFAULT, PAPER)}
+
+
+def load_space(spec: str) -> Space:
+    """A preset name, or a YAML (.yaml/.yml) or TOML (.toml) file mapping Schedule fields to a
+    value (fixed), a list (choice) or {low, high, log?, int?} (range)."""
+    if spec in PRESETS:
+        return PRESETS[spec]
+    path = Path(spec)
+    if path.suffix not in (".yaml", ".yml", ".toml"):
+        raise ValueError(f"The space {spec!r} is neither a preset {sorted(PRESETS)} nor a "
+                         ".yaml/.yml/.toml file; give one of those.")
+    if not path.is_file():
+        raise ValueError(f"The space file {spec!r} does not exist; check the path.")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        where = str(e).splitlines()[0]
+        raise ValueError(f"The space file {spec!r} is not valid "
+                         f"{'TOML' if path.suffix == '.toml' else 'YAML'} ({where}).") from None
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"The space file {spec!r} must map Schedule fields to values, lists "
+                         "or {low, high} ranges, e.g. `d_model: [64, 128]`.")
+    return Space(path.stem, {str(k): _dimension(str(k), v, spec) for k, v in raw.items()})
+
+
+def _dimension(name: str, value: object, spec: str):
+    if isinstance(value, list):
+        return Choice(tuple(value))
+    if isinstance(value, dict):
+        extra = set(value) - {"low", "high", "log", "int"}
+        if extra or not {"low", "high"} <= set(value):
+            raise ValueError(f"The range for `{name}` in {spec!r} must have keys low and high "
+                             f"(and optionally log, int), but has {sorted(value)}.")
+        low, high = value["low"], value["high"]
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (low, high)):
+            raise ValueError(f"The range for `{name}` in {spec!r} has low={low!r}, "
+                             f"high={high!r}, but both must be numbers.")
+        return Range(float(low), float(high), bool(value.get("log", False)),
+                     bool(value.get("int", False)))
+    return value

@@ -1,0 +1,147 @@
+"""Compression: gradual magnitude pruning in training, weight quantization after it, and size.
+
+What is compressed: every weight matrix of the block stack (``nn.Linear``; GPT-2's ``Conv1D``
+is converted at build time). Embeddings, the LM head, biases and norms stay fp32 and are
+counted in the size as such.
+
+- Pruning (Zhu & Gupta 2017, "To prune, or not to prune"): unstructured, by magnitude, per
+  matrix, with ``torch.nn.utils.prune``. Sparsity follows the cubic schedule
+  s(t) = s_f · (1 − (1 − p)³), p the progress through the first 80% of the pruning window (the
+  last ``prune_fraction`` of the steps); the rest of the window lets the model recover. The masks
+  live in ``torch.nn.utils.prune``'s forward pre-hooks, so every forward pass, after every
+  optimizer step, sees masked weights, and pruned weights stay pruned.
+- Quantization: post-training, weight-only, with torchao's ``quantize_``: per-channel int8
+  (``Int8WeightOnlyConfig``) or group-wise int4, groups of 32 (``IntxWeightOnlyConfig``).
+
+The stated storage format behind ``compressed_bytes``, per block-stack weight matrix:
+non-zero values packed at ``quant_bits`` bits; when sparse, the mask as a packed bitmap (1 bit
+per weight); scales in fp32 (one per output row for int8, one per 32-weight group for int4;
+symmetric, so no zero points). Every other unique parameter is stored in fp32.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+INT4_GROUP_SIZE = 32
+PRUNE_RAMP = 0.8  # sparsity reaches its target after 80% of the pruning window
+PRUNE_UPDATES = 20  # mask updates over the ramp
+
+
+def block_linears(blocks: nn.ModuleList) -> list[nn.Linear]:
+    """The block stack's linear layers, each once (shared blocks appear at several depths)."""
+    seen: dict[int, nn.Linear] = {}
+    for block in blocks:
+        for module in block.modules():
+            if isinstance(module, nn.Linear):
+                seen.setdefault(id(module), module)
+    return list(seen.values())
+
+
+def effective_weight(linear: nn.Linear) -> torch.Tensor:
+    """The weight as the forward pass sees it (masked when pruned)."""
+    if prune.is_pruned(linear):
+        return linear.weight_orig * linear.weight_mask
+    return linear.weight
+
+
+def measured_sparsity(blocks: nn.ModuleList) -> float:
+    """Fraction of exact zeros over the block stack's weight matrices."""
+    linears = block_linears(blocks)
+    zeros = sum(int((effective_weight(m) == 0).sum()) for m in linears)
+    return zeros / sum(m.weight_orig.numel() if prune.is_pruned(m) else m.weight.numel()
+                       for m in linears)
+
+
+def prune_to(blocks: nn.ModuleList, sparsity: float) -> None:
+    """Raise every block matrix to ``sparsity`` by L1 magnitude; existing masks are kept."""
+    for linear in block_linears(blocks):
+        numel = linear.weight.numel()
+        already = int((linear.weight_mask == 0).sum()) if prune.is_pruned(linear) else 0
+        extra = round(sparsity * numel) - already
+        if extra > 0:  # PruningContainer applies an int amount to the still-unpruned weights
+            # Scores are given explicitly: by default prune reads `module.weight`, which on a
+            # pruned module is whatever the last forward pass computed (stale after a step,
+            # and the initial weights after a checkpoint restore).
+            scores = effective_weight(linear).detach().abs()
+            prune.l1_unstructured(linear, "weight", amount=extra, importance_scores=scores)
+        elif not prune.is_pruned(linear):
+            prune.identity(linear, "weight")
+
+
+def ensure_prunable(blocks: nn.ModuleList) -> None:
+    """Give every block matrix a (all-ones) mask, so a pruned checkpoint's keys match."""
+    for linear in block_linears(blocks):
+        if not prune.is_pruned(linear):
+            prune.identity(linear, "weight")
+
+
+def cubic_sparsity(step: int, total_steps: int, target: float, prune_fraction: float,
+                   start_step: int = 0) -> float:
+    """Zhu & Gupta's schedule: 0 before the window, then s_f · (1 − (1 − p)³), then s_f."""
+    if target == 0:
+        return 0.0
+    t0 = max(start_step, total_steps - round(prune_fraction * total_steps))
+    ramp = max(1, math.floor(PRUNE_RAMP * (total_steps - t0)))
+    every = max(1, ramp // PRUNE_UPDATES)
+    if step < t0:
+        return 0.0
+    p = min(1.0, ((step - t0) // every * every) / ramp)
+    return target * (1 - (1 - p) ** 3)
+
+
+def compressed_copy(model: nn.Module, blocks_of, sparsity: float, quant_bits: int) -> nn.Module:
+    """A copy of ``model`` pruned (one-shot) up to ``sparsity`` and quantized to ``quant_bits``;
+    the trained model is left as it is."""
+    from torchao.quantization import Int8WeightOnlyConfig, IntxWeightOnlyConfig, quantize_
+    from torchao.quantization.granularity import PerGroup
+
+    clone = copy.deepcopy(model)
+    blocks = blocks_of(clone)
+    if sparsity > 0:
+        prune_to(blocks, sparsity)
+    targets = set()
+    for linear in block_linears(blocks):
+        if prune.is_pruned(linear):
+            prune.remove(linear, "weight")  # bake the mask into a plain weight
+        targets.add(id(linear))
+    if quant_bits < 32:
+        config = (Int8WeightOnlyConfig() if quant_bits == 8 else
+                  IntxWeightOnlyConfig(weight_dtype=torch.int4,
+                                       granularity=PerGroup(INT4_GROUP_SIZE)))
+        quantize_(clone, config, filter_fn=lambda m, _: id(m) in targets)
+    return clone
+
+
+def compressed_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,
+                     quant_bits: int) -> int:
+    """Size in bytes of ``model`` stored in the format of the module docstring, with the block
+    matrices at ``sparsity`` (the larger of it and their measured sparsity) and ``quant_bits``."""
+    linears = block_linears(blocks)
+    matrix_ids = {id(m.weight_orig if prune.is_pruned(m) else m.weight) for m in linears}
+    rest = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()
+               if id(p) not in matrix_ids)
+    total = 4 * rest
+    for linear in linears:
+        w = effective_weight(linear)
+        zeros = max(int((w == 0).sum()), round(sparsity * w.numel()))
+        total += matrix_bytes(w.shape, w.numel() - zeros, zeros > 0, quant_bits)
+    return total
+
+
+def matrix_bytes(shape: tuple[int, int], nonzeros: int, masked: bool, quant_bits: int) -> int:
+    out_features, in_features = shape
+    values = math.ceil(nonzeros * quant_bits / 8)
+    mask = math.ceil(out_features * in_features / 8) if masked else 0
+    if quant_bits == 8:
+        scales = 4 * out_features
+    elif quant_bits == 4:
+        scales = 4 * out_features * math.ceil(in_features / INT4_GROUP_SIZE)
+    else:
+        scales = 0
+    return values + mask + scales

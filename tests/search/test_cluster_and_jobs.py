@@ -1,0 +1,124 @@
+"""Slow search tests: a multi-node cluster, a driver killed and resumed, a Ray Job."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from budgetune.results import read_table
+from budgetune.search import SearchSpec, asha_rungs, run_search
+from budgetune.search._ray import secure_environment
+from budgetune.search._tuner import REPORTS_BETWEEN_RUNGS
+from budgetune.spaces import config_to_schedule
+from budgetune.trainables import flops_per_step, plan_steps, report_steps
+
+pytestmark = pytest.mark.slow
+BUDGET = 3e11
+CLI = [sys.executable, "-m", "budgetune.cli"]
+
+
+def _planned_steps(row) -> list[int]:
+    """The report steps a trial of this trials-table row plans (to check nothing is lost)."""
+    schedule = config_to_schedule(row.to_dict())
+    rungs = asha_rungs(BUDGET, BUDGET / 9, 3.0)
+    return report_steps(plan_steps(schedule, BUDGET), flops_per_step(schedule), BUDGET,
+                        tuple(r / BUDGET for r in rungs), REPORTS_BETWEEN_RUNGS)
+
+
+def _check_table_whole(folder, n_trials):
+    reports, trials = read_table(folder, "reports"), read_table(folder, "trials")
+    assert len(trials) == n_trials and set(trials["status"]) <= {"done", "stopped"}
+    assert not reports.duplicated(["experiment", "trial_id", "step"]).any()
+    for _, row in trials.iterrows():
+        steps = sorted(reports.loc[reports["trial_id"] == row["trial_id"], "step"])
+        planned = _planned_steps(row)
+        if row["status"] == "done":
+            assert steps == planned  # every report, exactly once
+        else:
+            assert steps == planned[: len(steps)]  # a prefix: stopped at a rung
+    return reports, trials
+
+
+def test_search_on_a_three_node_cluster_uses_both_workers(tmp_path):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    secure_environment()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    try:
+        spec = SearchSpec(space="quick", budgets=(BUDGET,), num_samples=6, max_mb=None,
+                          results=str(tmp_path), name="c", eval_tokens=2048)
+        run_search(spec, progress=lambda line: None)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    _, trials = _check_table_whole(spec.folder(), 6)
+    assert trials["node"].nunique() == 2
+
+
+def _start_search(root, name, extra=()):
+    return subprocess.Popen(
+        [*CLI, "search", "--space", "quick", "--budget", str(BUDGET), "--num-samples", "6",
+         "--no-size-limit", "--results", str(root), "--name", name, *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _kill_when(proc, root, name, min_reports, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        folder = root / name
+        if (folder / "reports").is_dir() and len(read_table(folder, "reports")) >= min_reports:
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
+            proc.wait()
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_resume_after_the_driver_is_killed_loses_and_duplicates_nothing(tmp_path):
+    proc = _start_search(tmp_path, "k")
+    assert _kill_when(proc, tmp_path, "k", min_reports=4), "the search ended before the kill"
+    subprocess.run(["ray", "stop", "--force"], capture_output=True)
+    out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
+                          "k"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "resuming" in out.stdout
+    _check_table_whole(tmp_path / "k", 6)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
+    secure_environment()
+    env = dict(os.environ)
+    dashboard = _free_port()
+    start = subprocess.run(
+        ["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
+         str(_free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port",
+         str(dashboard), "--include-dashboard", "true", "--num-cpus", "2"],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert start.returncode == 0, start.stderr[-2000:]
+    try:
+        out = subprocess.run(
+            [*CLI, "submit", "--address", f"http://127.0.0.1:{dashboard}", "--", "search",
+             "--space", "quick", "--budget", str(BUDGET), "--num-samples", "3",
+             "--results", str(tmp_path), "--name", "j"],
+            capture_output=True, text=True, env=env, timeout=600)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+        assert "SUCCEEDED" in out.stdout
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env)
+    trials = read_table(tmp_path / "j", "trials")
+    assert len(trials) == 3 and set(trials["status"]) <= {"done", "stopped"}
