@@ -21,7 +21,7 @@ def add_search_commands(sub) -> None:
                    help="quick, default, paper, or a .yaml/.toml space file")
     p.add_argument("--budget", type=float, nargs="+", default=list(DEFAULT_BUDGETS),
                    help="training FLOPs per trial; one Tune experiment per budget")
-    p.add_argument("--num-samples", type=int, default=8, help="trials per budget")
+    p.add_argument("--num-samples", type=int, default=6, help="trials per budget (default 6)")
     p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
                    help=f"size limit of the compressed model, MB (default {DEFAULT_MAX_MB})")
     p.add_argument("--no-size-limit", action="store_true", help="no --max-mb")

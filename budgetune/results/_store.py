@@ -9,6 +9,7 @@ a checkpoint re-reports its steps harmlessly. One writer at a time holds ``NAME/
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import os
@@ -84,14 +85,15 @@ class ResultsWriter:
         arrow = pa.Table.from_pylist([{c: r[c] for c in spec.columns} for r in rows],
                                      schema=spec.schema)
         folder = self.folder / table
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}.parquet"
         tmp = folder / f".{name}.tmp"
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             pq.write_table(arrow, tmp)
             os.replace(tmp, folder / name)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise ResultsError(
                 f"Cannot write results to {str(folder)!r} ({e.strerror}); make it writable "
                 "or pass another --results directory. What was written before is intact."

@@ -1,17 +1,23 @@
 """Everything Ray: the Tune trainable, ASHA on the FLOPs axis, Optuna, clusters and Jobs.
 
 Ray is imported only when a search runs, so the rest of budgetune works without starting it.
+Ray reads ``RAY_AUTH_MODE`` when it is first imported, so token authentication is switched on
+here, before any module of this package imports Ray (SECURITY.md).
 """
 
-from budgetune.search._jobs import submit_job
-from budgetune.search._search import (
+import os
+
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+from budgetune.search._jobs import submit_job  # noqa: E402
+from budgetune.search._search import (  # noqa: E402
     DEFAULT_BUDGETS,
     DEFAULT_MAX_MB,
     FlopsLedger,
     SearchSpec,
     run_search,
 )
-from budgetune.search._trainable import INFEASIBLE, asha_rungs, objective
+from budgetune.search._trainable import INFEASIBLE, asha_rungs, objective  # noqa: E402
 
 __all__ = [
     "DEFAULT_BUDGETS", "DEFAULT_MAX_MB", "INFEASIBLE", "FlopsLedger", "SearchSpec",

@@ -9,6 +9,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from budgetune.search._callback import ResultsCallback
+from budgetune.search._dedup import DedupSearcher
 from budgetune.search._search import FlopsLedger, SearchSpec
 from budgetune.search._trainable import asha_rungs, run_trial
 from budgetune.spaces import define_by_run
@@ -65,7 +66,7 @@ def _searcher(spec: SearchSpec, max_concurrent: int):
         sampler = optuna.samplers.RandomSampler(seed=spec.seed)
     search = OptunaSearch(space=define_by_run(spec.load_space()), sampler=sampler,
                           metric="objective", mode="min")
-    return ConcurrencyLimiter(search, max_concurrent=max_concurrent)
+    return ConcurrencyLimiter(DedupSearcher(search), max_concurrent=max_concurrent)
 
 
 def _scheduler(spec: SearchSpec, budget: float):

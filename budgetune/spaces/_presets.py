@@ -23,13 +23,14 @@ QUICK = Space("quick", {
 })
 
 # default: the embedded demo, on the causal LM (it learns visibly within 1e12 FLOPs).
-# d_model 64 (0.1–0.2M non-embedding parameters) or 128 (0.4–0.8M), depth 2 or 4: 1e10–3.5e10
-# FLOPs a step, so the smallest default budget (6e11) still gives every schedule 17+ steps.
+# d_model 64 (0.1–0.2M non-embedding parameters) or 128 (0.4–0.8M), depth 2 or 4, 16 sequences
+# of 128 tokens: 4.8e9–1.8e10 FLOPs a step, so the smallest default budget (2e11) still gives
+# every schedule 11+ steps, and the whole demo fits in a few minutes on 2 cores.
 # With budgetune search's default 3 MB limit and fp32 embeddings (2.1 MB at d_model 128),
 # a wide model must be quantized to fit: the search trades size against compression.
 DEFAULT = Space("default", {
     "model": "gpt2", "d_model": Choice((64, 128)), "n_layers": Choice((2, 4)),
-    "n_heads": 2, "seq_len": 128, "batch_size": 32, "vocab_size": 4096,
+    "n_heads": 2, "seq_len": 128, "batch_size": 16, "vocab_size": 4096,
     "share_fraction": Choice((0.0, 0.1, 0.25)), "share_unit": 1,
     "prune_sparsity": Choice((0.0, 0.5, 0.75)), "quant_bits": Choice((32, 8, 4)),
     "lr": Choice((1e-3, 3e-3)),

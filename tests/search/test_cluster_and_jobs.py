@@ -122,3 +122,18 @@ def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
         subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env)
     trials = read_table(tmp_path / "j", "trials")
     assert len(trials) == 3 and set(trials["status"]) <= {"done", "stopped"}
+
+
+def test_the_flops_cap_stops_the_search_and_marks_the_trials_it_stopped(tmp_path):
+    cap = 1.2 * BUDGET
+    spec = SearchSpec(space="quick", budgets=(BUDGET, 3 * BUDGET), num_samples=6,
+                      max_mb=None, max_total_flops=cap, results=str(tmp_path), name="cap",
+                      eval_tokens=2048, max_concurrent=2)
+    lines = []
+    run_search(spec, progress=lines.append)
+    trials = read_table(spec.folder(), "trials")
+    assert "cap" in set(trials["stop_reason"])
+    assert set(trials["experiment"]) == {spec.experiment(BUDGET)}  # the second never started
+    assert any("skipped, the FLOPs cap" in line for line in lines)
+    in_flight = 2 * BUDGET / 3  # at most one report interval per running trial past the cap
+    assert trials["train_flops"].sum() <= cap + in_flight

@@ -1,0 +1,166 @@
+"""Faults injected into real searches: a trial killed, a node removed, the driver killed again
+and again, the results directory made unwritable, a second driver. All slow."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from budgetune.results import ResultsWriter, part_files, read_table
+from budgetune.search import SearchSpec, run_search
+from budgetune.search._ray import secure_environment
+from tests.search.test_cluster_and_jobs import BUDGET, _check_table_whole, _start_search
+
+pytestmark = pytest.mark.slow
+CLI = [sys.executable, "-m", "budgetune.cli"]
+
+
+def _trial_pids() -> list[int]:
+    """Processes running a Tune function trainable (Ray names them ray::ImplicitFunc...)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmd.startswith(b"ray::ImplicitFunc"):
+                pids.append(int(proc.name))
+    return pids
+
+
+def _wait_for(predicate, timeout=300, every=0.3):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def _reports(folder: Path):
+    return read_table(folder, "reports") if (folder / "reports").is_dir() else None
+
+
+def _checkpointed_but_running(folder: Path) -> bool:
+    """Some trial has passed its first rung (so it has a checkpoint) and is still training."""
+    reports = _reports(folder)
+    if reports is None or reports.empty:
+        return False
+    last = reports.sort_values("step").groupby("trial_id").tail(1)
+    return bool(((last["train_flops"] >= BUDGET / 9) & ~last["completed"]).any())
+
+
+def test_a_trial_killed_mid_training_is_retried_from_its_checkpoint(tmp_path):
+    proc = _start_search(tmp_path, "t")
+    try:
+        assert _wait_for(lambda: _checkpointed_but_running(tmp_path / "t") and _trial_pids())
+        os.kill(_trial_pids()[0], signal.SIGKILL)
+        assert proc.wait(timeout=600) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    reports, trials = _check_table_whole(tmp_path / "t", 6)
+    assert list((tmp_path / "t" / "tune").rglob("error.txt")), "no trial failed: no fault"
+    assert set(trials["status"]) <= {"done", "stopped"}  # the killed one was retried
+    # Retried from its checkpoint, not from scratch: no step up to a trial's first rung was
+    # trained (and reported) twice. The raw part files show every report ever written.
+    raw = pd.concat([pq.read_table(p).to_pandas()
+                     for p in part_files(tmp_path / "t", "reports")])
+    first = raw[raw["step"] == raw.groupby("trial_id")["step"].transform("min")]
+    assert not first.duplicated(["trial_id", "step"]).any()  # the first rung: checkpointed
+    assert (reports["train_flops"] <= BUDGET).all()
+
+
+def test_a_worker_node_removed_mid_search_has_its_trials_rescheduled(tmp_path):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    secure_environment()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    cluster.add_node(num_cpus=1)
+    doomed = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    spec = SearchSpec(space="quick", budgets=(BUDGET,), num_samples=5, max_mb=None,
+                      results=str(tmp_path), name="n", eval_tokens=2048)
+    removed = threading.Event()
+
+    def remove_when_running():
+        if _wait_for(lambda: _checkpointed_but_running(spec.folder())):
+            cluster.remove_node(doomed)
+            removed.set()
+
+    remover = threading.Thread(target=remove_when_running, daemon=True)
+    remover.start()
+    try:
+        run_search(spec, progress=lambda line: None)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert removed.is_set()
+    _check_table_whole(spec.folder(), 5)
+
+
+def test_the_driver_killed_three_times_and_resumed_keeps_every_report_once(tmp_path):
+    rng = random.Random(0)
+    proc = _start_search(tmp_path, "d")
+    for kill in range(3):
+        wanted = 2 + 3 * kill + rng.randint(0, 2)  # a random point, later each time
+        reached = _wait_for(lambda: (r := _reports(tmp_path / "d")) is not None
+                            and len(r) >= wanted or proc.poll() is not None)
+        assert reached and proc.poll() is None, "the search ended before the kill"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        subprocess.run(["ray", "stop", "--force"], capture_output=True)
+        proc = subprocess.Popen([*CLI, "search", "--resume", "--results", str(tmp_path),
+                                 "--name", "d"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    assert proc.wait(timeout=900) == 0
+    reports, trials = _check_table_whole(tmp_path / "d", 6)
+    assert trials["trial_id"].is_unique  # the searcher proposed 6 trials in all, not more
+
+
+def test_an_unwritable_results_directory_stops_the_search_with_one_line(tmp_path):
+    proc = subprocess.Popen(
+        [*CLI, "search", "--space", "quick", "--budget", str(BUDGET), "--num-samples", "4",
+         "--no-size-limit", "--results", str(tmp_path), "--name", "u"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    folder = tmp_path / "u" / "reports"
+    locked = False
+    try:
+        assert _wait_for(lambda: folder.is_dir() and any(folder.glob("part-*")))
+        before = read_table(tmp_path / "u", "reports")
+        locked = subprocess.run(["chattr", "+i", str(folder)]).returncode == 0
+        if not locked:
+            os.chmod(folder, 0o500)  # not root: permission bits suffice
+        _, stderr = proc.communicate(timeout=600)
+    finally:
+        if locked:
+            subprocess.run(["chattr", "-i", str(folder)])
+        os.chmod(folder, 0o755)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 2
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("budgetune: error: Cannot write results to") and "writable" in last
+    after = read_table(tmp_path / "u", "reports")  # what was written stays readable
+    assert len(after) >= len(before)
+
+
+def test_a_second_driver_on_the_same_search_folder_gets_a_clear_error(tmp_path):
+    with ResultsWriter(tmp_path, "s"):
+        out = subprocess.run([*CLI, "search", "--space", "quick", "--budget", str(BUDGET),
+                              "--results", str(tmp_path), "--name", "s"],
+                             capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "Another budgetune process is writing" in out.stderr
+    assert out.stderr.count("\n") == 1
