@@ -27,6 +27,7 @@ class ResultsCallback(Callback):
         self.flush_s = flush_s
         self._rows = {"reports": [], "trials": [], "grid": []}
         self._last: dict[str, dict] = {}  # trial_id -> its last result
+        self._finished: set[str] = set()  # trials whose final row is written
         self._flushed_at = time.monotonic()
 
     def __getstate__(self) -> dict:  # Tune saves callbacks with the experiment: no rows
@@ -71,16 +72,26 @@ class ResultsCallback(Callback):
         else:
             status, reason = "stopped", "asha"
         self._rows["trials"].append(self._trial_row(trial, status, reason))
+        self._finished.add(trial.trial_id)
         self._maybe_flush()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._rows["trials"].append(self._trial_row(trial, "error", "error"))
+        self._finished.add(trial.trial_id)
         self.flush()
 
     def on_step_end(self, iteration, trials, **info) -> None:
         self._maybe_flush()
 
     def on_experiment_end(self, trials, **info) -> None:
+        # A stopper's stop_all ends the experiment without completing its running trials:
+        # when the FLOPs cap did that, those trials were stopped by the cap.
+        if self.cap_reached is not None and self.cap_reached():
+            for trial in trials:
+                if trial.trial_id in self._last and trial.trial_id not in self._finished:
+                    done = self._last[trial.trial_id].get("completed")
+                    self._rows["trials"].append(self._trial_row(
+                        trial, "done" if done else "stopped", "budget" if done else "cap"))
         self.flush()
 
     def _maybe_flush(self) -> None:

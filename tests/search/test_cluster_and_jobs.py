@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from budgetune.trainables import flops_per_step, plan_steps, report_steps
 pytestmark = pytest.mark.slow
 BUDGET = 3e11
 CLI = [sys.executable, "-m", "budgetune.cli"]
+RAY = str(Path(sys.executable).parent / "ray")  # CI runs pytest without activating the venv
 
 
 def _planned_steps(row) -> list[int]:
@@ -86,7 +88,7 @@ def _kill_when(proc, root, name, min_reports, timeout=240):
 def test_resume_after_the_driver_is_killed_loses_and_duplicates_nothing(tmp_path):
     proc = _start_search(tmp_path, "k")
     assert _kill_when(proc, tmp_path, "k", min_reports=4), "the search ended before the kill"
-    subprocess.run(["ray", "stop", "--force"], capture_output=True)
+    subprocess.run([RAY, "stop", "--force"], capture_output=True)
     out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
                           "k"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -105,7 +107,7 @@ def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
     env = dict(os.environ)
     dashboard = _free_port()
     start = subprocess.run(
-        ["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
+        [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
          str(_free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port",
          str(dashboard), "--include-dashboard", "true", "--num-cpus", "2"],
         capture_output=True, text=True, env=env, timeout=120)
@@ -119,7 +121,7 @@ def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
         assert "SUCCEEDED" in out.stdout
     finally:
-        subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env)
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env)
     trials = read_table(tmp_path / "j", "trials")
     assert len(trials) == 3 and set(trials["status"]) <= {"done", "stopped"}
 

@@ -17,7 +17,12 @@ import pytest
 from budgetune.results import ResultsWriter, part_files, read_table
 from budgetune.search import SearchSpec, run_search
 from budgetune.search._ray import secure_environment
-from tests.search.test_cluster_and_jobs import BUDGET, _check_table_whole, _start_search
+from tests.search.test_cluster_and_jobs import (
+    BUDGET,
+    RAY,
+    _check_table_whole,
+    _start_search,
+)
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "budgetune.cli"]
@@ -120,7 +125,7 @@ def test_the_driver_killed_three_times_and_resumed_keeps_every_report_once(tmp_p
         assert reached and proc.poll() is None, "the search ended before the kill"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        subprocess.run(["ray", "stop", "--force"], capture_output=True)
+        subprocess.run([RAY, "stop", "--force"], capture_output=True)
         proc = subprocess.Popen([*CLI, "search", "--resume", "--results", str(tmp_path),
                                  "--name", "d"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
