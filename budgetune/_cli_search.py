@@ -113,13 +113,16 @@ def _print_summary(spec: SearchSpec) -> None:
     from budgetune.results import ResultsError
 
     results = load_results(spec.results, spec.name)
+    paths, infos = write_plots(results, spec.folder() / "plots")  # fits each frontier once
     limit = f", within {spec.max_mb:g} MB" if spec.max_mb else ""
     print(f"\nbest schedule per budget (completed trials{limit}):")
     print(f"  {'budget':>9} {'d_model':>7} {'n_layers':>8} {'share':>5} {'sparsity':>8} "
           f"{'bits':>4} {'lr':>7} {'val_loss_c':>10} {'MB':>6}")
+    model = results.models[0] if len(results.models) == 1 else None
     for budget in spec.budgets:
         try:
-            best = best_schedule(results, budget, spec.max_bytes)
+            best = best_schedule(results, budget, spec.max_bytes, model,
+                                 info=infos.get(model))
         except ResultsError as e:
             print(f"  {budget:>9.3g}  none: {e}")
             continue
@@ -127,7 +130,6 @@ def _print_summary(spec: SearchSpec) -> None:
         print(f"  {budget:>9.3g} {s['d_model']:>7} {s['n_layers']:>8} {s['share_fraction']:>5} "
               f"{best.sparsity:>8.2f} {best.quant_bits:>4} {s['lr']:>7.0e} "
               f"{best.val_loss_compressed:>10.4f} {best.compressed_bytes / 1e6:>6.2f}")
-    paths, _ = write_plots(results, spec.folder() / "plots")
     print(f"plots: {', '.join(str(p) for p in paths)}")
 
 

@@ -60,12 +60,15 @@ class BestSchedule:
 
 def best_schedule(results: Results, budget_flops: float, max_bytes: float | None = None,
                   model: str | None = None,
-                  options: FitOptions = FitOptions(bootstrap=DEFAULT_QUERY_BOOTSTRAP)
-                  ) -> BestSchedule:
+                  options: FitOptions = FitOptions(bootstrap=DEFAULT_QUERY_BOOTSTRAP),
+                  info: FrontierInfo | None = None) -> BestSchedule:
+    """``info``: the family's frontier when the caller has it already (fitting it is the
+    slow part of the query), else it is fitted here."""
     budget_flops = validate_budget(budget_flops)
     if max_bytes is not None and not (max_bytes > 0 and math.isfinite(max_bytes)):
         raise ValueError(f"The value of `max_bytes` is {max_bytes}, but must be > 0.")
-    info = frontier(results.for_model(model), model, options=options)
+    if info is None:
+        info = frontier(results.for_model(model), model, options=options)
     done = info.completed[info.completed["budget_flops"] <= budget_flops]
     if done.empty:
         low = info.completed["budget_flops"].min() if len(info.completed) else None

@@ -42,7 +42,7 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
     from ray import tune
 
     from budgetune.spaces import config_to_schedule
-    from budgetune.trainables import Trial, TrialConfig
+    from budgetune.trainables import Trial, TrialConfig, report_steps
 
     torch.set_num_threads(max(1, threads))
     schedule = config_to_schedule(config.get("schedule", config))
@@ -54,8 +54,8 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
             state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True)
         trial.load_state_dict(state)
     node = ray.get_runtime_context().get_node_id()
-    rung_steps = {s for s in trial.report_at if any(
-        s * trial.flops_per_step >= r > (s - 1) * trial.flops_per_step for r in rungs)}
+    # The steps at which the rungs are reported, placed by the same rule as every report.
+    rung_steps = set(report_steps(trial.total_steps, trial.flops_per_step, budget, fractions, 0))
     for report in trial.run():
         metrics = report.to_dict()
         metrics["objective"], metrics["feasible"] = objective(
