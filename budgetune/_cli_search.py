@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from dataclasses import fields
@@ -96,8 +97,9 @@ def _run_search(args) -> int:
         print(format_plan(plan_search(spec)))
         return 0
     from budgetune.results import SPEC_FILE
-    from budgetune.search import run_search
+    from budgetune.search import check_address, run_search
 
+    check_address(spec.address or os.environ.get("RAY_ADDRESS"))  # before writing anything
     folder = spec.folder()
     if not args.resume:
         folder.mkdir(parents=True, exist_ok=True)

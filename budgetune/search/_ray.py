@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,26 @@ def secure_environment() -> None:
         ensure_token()
 
 
+def check_address(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, with the fix, when nothing listens at a HOST:PORT or ray://HOST:PORT
+    address: ``ray.init`` itself keeps retrying an unreachable GCS for about 14 minutes."""
+    if not address or address == "auto":
+        return
+    hostport = address.removeprefix("ray://").rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"The value of `address` is {address!r}, but must be HOST:PORT, "
+                         "ray://HOST:PORT or auto.")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ValueError(
+            f"Cannot reach the Ray cluster at {address!r} ({e.strerror or type(e).__name__}); "
+            "start one with `RAY_AUTH_MODE=token ray start --head`, or check the address "
+            "(an SSH tunnel for a remote cluster: SECURITY.md)."
+        ) from None
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None,
                 num_gpus: int | None = None) -> Iterator[dict]:
@@ -65,6 +86,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
     kwargs = {"log_to_driver": False, "configure_logging": True, "logging_level": "ERROR"}
     address = address or os.environ.get("RAY_ADDRESS")  # set for a Ray Job's driver
     if address:
+        check_address(address)
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as e:
