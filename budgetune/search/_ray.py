@@ -2,9 +2,9 @@
 
 Ray runs whatever its clients send, so a local instance that budgetune starts turns on Ray's
 token authentication (``RAY_AUTH_MODE=token``: every client must present the token kept in
-``~/.ray/auth_token``) and binds what Ray lets it bind to 127.0.0.1 (``_node_ip_address``;
-the dashboard with ``dashboard_host``). See SECURITY.md for what Ray 2.60 still opens on all
-interfaces and why token authentication covers it.
+``~/.ray/auth_token``) and keeps every server on 127.0.0.1 (``secure_environment``). See
+SECURITY.md for what a cluster node still opens on all interfaces and why token
+authentication covers it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import contextlib
 import os
 import secrets
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+_LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray keeps to loopback addresses
 
 
 def _require_ray():
@@ -45,8 +47,15 @@ def ensure_token() -> Path | None:
     return path
 
 
-def secure_environment() -> None:
-    """Token authentication for everything this process starts or joins."""
+def secure_environment(local: bool = False) -> None:
+    """Token authentication for everything this process starts or joins; for a ``local``
+    instance (no cluster address), loopback addresses. Ray reads both when it is first
+    imported, so call this before."""
+    if local and "ray" not in sys.modules:
+        # Ray replaces 127.0.0.1 by the machine's routable address (services.
+        # resolve_ip_for_localhost) unless it believes it cannot form clusters, as on macOS.
+        # A local instance has no other node, so say so: its servers then bind to loopback.
+        os.environ.setdefault(_LOCAL_ONLY, "0")
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report: no network
     if os.environ["RAY_AUTH_MODE"] == "token":
@@ -78,13 +87,13 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
                 num_gpus: int | None = None) -> Iterator[dict]:
     """Join the cluster at ``address`` ("auto", "ray://HOST:PORT") or start a local instance;
     yields the cluster's resources and shuts down what it started."""
+    address = address or os.environ.get("RAY_ADDRESS")  # set for a Ray Job's driver
+    secure_environment(local=not address)
     ray = _require_ray()
-    secure_environment()
     if ray.is_initialized():  # a caller (a test, a Ray Job's driver) already connected
         yield ray.cluster_resources()
         return
     kwargs = {"log_to_driver": False, "configure_logging": True, "logging_level": "ERROR"}
-    address = address or os.environ.get("RAY_ADDRESS")  # set for a Ray Job's driver
     if address:
         check_address(address)
         try:
@@ -99,6 +108,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
     else:
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                  _node_ip_address=LOOPBACK, **kwargs)
+        # Its servers have it now; a `ray start --address` this process runs later must not.
+        if os.environ.get(_LOCAL_ONLY) == "0":
+            del os.environ[_LOCAL_ONLY]
     try:
         yield ray.cluster_resources()
     finally:

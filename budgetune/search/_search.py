@@ -17,6 +17,7 @@ what ``--resume`` restores with ``Tuner.restore``.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -140,7 +141,8 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
     """Run (or resume) every budget's experiment; returns the experiment names."""
     from budgetune.search._ray import ray_session, secure_environment
 
-    secure_environment()  # before Ray is first imported: it reads RAY_AUTH_MODE then
+    # Before Ray is first imported: it reads RAY_AUTH_MODE (and how to pick addresses) then.
+    secure_environment(local=not (spec.address or os.environ.get("RAY_ADDRESS")))
     from budgetune.search._tuner import fit_experiment
 
     folder = spec.folder()
