@@ -104,7 +104,8 @@ def sharing(args) -> dict:
             str(scale): _spread(by_scale[scale]) for scale in BUDGET_SCALES},
             "needed_scale": _needed(BUDGET_SCALES, means, target),
             "in_run_crossing_scale": _spread([c for c in crossing if c is not None])
-            if any(c is not None for c in crossing) else None})
+            if any(c is not None for c in crossing) else None,
+            "seeds_crossing": sum(c is not None for c in crossing)})
     return {"budget": args.budget, "d_model": 64, "n_layers": args.depth, "seeds": args.seeds,
             "baseline_final": _spread(base), "unigram": results[0]["unigram"], "rows": rows,
             "_results": results}
