@@ -220,6 +220,7 @@ def test_a_corrupt_results_part_is_refused_in_one_line_and_nothing_changes(how, 
             _assert_answer_or_refusal(code, stderr)  # status reads the trials table only
         else:
             _assert_one_line_refusal(code, stderr)
+            assert part.name in stderr and "out of the results directory" in stderr  # the fix
         assert _digest(root) == before
 
 
