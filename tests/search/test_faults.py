@@ -17,6 +17,7 @@ import pytest
 from budgetune.results import ResultsWriter, part_files, read_table
 from budgetune.search import SearchSpec, run_search
 from budgetune.search._ray import secure_environment
+from tests.search.processes import trial_pids
 from tests.search.test_cluster_and_jobs import (
     BUDGET,
     RAY,
@@ -26,20 +27,6 @@ from tests.search.test_cluster_and_jobs import (
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "budgetune.cli"]
-
-
-def _trial_pids() -> list[int]:
-    """Processes running a Tune function trainable (Ray names them ray::ImplicitFunc...)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmd = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmd.startswith(b"ray::ImplicitFunc"):
-                pids.append(int(proc.name))
-    return pids
 
 
 def _wait_for(predicate, timeout=300, every=0.3):
@@ -67,8 +54,9 @@ def _checkpointed_but_running(folder: Path) -> bool:
 def test_a_trial_killed_mid_training_is_retried_from_its_checkpoint(tmp_path):
     proc = _start_search(tmp_path, "t")
     try:
-        assert _wait_for(lambda: _checkpointed_but_running(tmp_path / "t") and _trial_pids())
-        os.kill(_trial_pids()[0], signal.SIGKILL)
+        assert _wait_for(lambda: _checkpointed_but_running(tmp_path / "t")
+                         and trial_pids(proc.pid))
+        os.kill(trial_pids(proc.pid)[0], signal.SIGKILL)
         assert proc.wait(timeout=600) == 0
     finally:
         if proc.poll() is None:

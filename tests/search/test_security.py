@@ -15,9 +15,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+
+from tests.search.processes import descendants
 
 grpc = pytest.importorskip("grpc")
 
@@ -28,22 +29,6 @@ LOOPBACK = ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]")
 METHODS = ("/ray.rpc.NodeInfoGcsService/GetClusterId", "/ray.rpc.NodeManagerService/GetNodeStats",
            "/ray.rpc.CoreWorkerService/GetCoreWorkerStats", "/ray.rpc.LogService/ListLogs",
            "/ray.rpc.ObjectManagerService/Push")
-
-
-def _descendants(root: int) -> set[int]:
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    tree, grew = {root}, True
-    while grew:
-        new = {pid for pid, ppid in parents.items() if ppid in tree} - tree
-        tree |= new
-        grew = bool(new)
-    return tree
 
 
 def _listeners(pids: set[int]) -> set[tuple[str, int, str]]:
@@ -94,7 +79,7 @@ def test_every_ray_listener_is_loopback_only_or_refuses_a_client_without_the_tok
     seen, exposed = {}, {}
     try:
         while search.poll() is None:
-            for host, port, name in _listeners(_descendants(search.pid)) - set(seen):
+            for host, port, name in _listeners(descendants(search.pid)) - set(seen):
                 seen[(host, port, name)] = None
                 if host not in LOOPBACK:
                     exposed[(host, port, name)] = _probe(host, port)

@@ -1,0 +1,34 @@
+"""Processes of one search: its process tree, and the trial workers in it."""
+
+from pathlib import Path
+
+
+def descendants(root: int) -> set[int]:
+    """``root`` and every process below it (Ray's servers and workers of a search)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {root}, True
+    while grew:
+        new = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= new
+        grew = bool(new)
+    return tree
+
+
+def trial_pids(root: int) -> list[int]:
+    """Processes of ``root``'s tree running a Tune function trainable (ray::ImplicitFunc...);
+    never another search's, when several run on one machine."""
+    pids = []
+    for pid in sorted(descendants(root)):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::ImplicitFunc"):
+            pids.append(pid)
+    return pids
