@@ -30,13 +30,14 @@ import time
 from budgetune.results import read_table
 from budgetune.search import SearchSpec, run_search
 
+EVAL_TOKENS = 2048  # the same validation windows for every trial; trials here are short
 STRATEGIES = {"asha_tpe": ("tpe", "asha"), "asha_random": ("random", "asha"),
               "random_fifo": ("random", "fifo")}
 
 
 def _search(root: str, name: str, budget: float, **kwargs):
     spec = SearchSpec(space="quick", budgets=(budget,), max_mb=None, results=root, name=name,
-                      **kwargs)
+                      eval_tokens=EVAL_TOKENS, **kwargs)
     t0 = time.perf_counter()
     run_search(spec, progress=lambda line: None)
     wall = time.perf_counter() - t0
@@ -59,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=1e11)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--num-samples", type=int, default=16)
+    parser.add_argument("--num-samples", type=int, default=12)
     args = parser.parse_args()
     out = {"benchmark": "search_efficiency", "space": "quick", "budget": args.budget,
            "num_samples": args.num_samples}

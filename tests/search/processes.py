@@ -1,5 +1,8 @@
 """Processes of one search: its process tree, and the trial workers in it."""
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 
@@ -32,3 +35,11 @@ def trial_pids(root: int) -> list[int]:
         if cmd.startswith(b"ray::ImplicitFunc"):
             pids.append(pid)
     return pids
+
+
+def kill_tree(root: int) -> None:
+    """SIGKILL ``root`` and everything below it at once: a driver and the Ray instance it
+    started, and no other (``ray stop --force`` would stop every Ray on the machine)."""
+    for pid in descendants(root):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

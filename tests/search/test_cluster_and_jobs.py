@@ -1,7 +1,6 @@
 """Slow search tests: a multi-node cluster, a driver killed and resumed, a Ray Job."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from budgetune.search._ray import secure_environment
 from budgetune.search._tuner import REPORTS_BETWEEN_RUNGS
 from budgetune.spaces import config_to_schedule
 from budgetune.trainables import flops_per_step, plan_steps, report_steps
+from tests.search.processes import kill_tree
 
 pytestmark = pytest.mark.slow
 BUDGET = 3e11
@@ -78,7 +78,7 @@ def _kill_when(proc, root, name, min_reports, timeout=240):
     while time.time() < deadline and proc.poll() is None:
         folder = root / name
         if (folder / "reports").is_dir() and len(read_table(folder, "reports")) >= min_reports:
-            os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
+            kill_tree(proc.pid)  # the driver and everything it started
             proc.wait()
             return True
         time.sleep(0.5)
@@ -88,7 +88,6 @@ def _kill_when(proc, root, name, min_reports, timeout=240):
 def test_resume_after_the_driver_is_killed_loses_and_duplicates_nothing(tmp_path):
     proc = _start_search(tmp_path, "k")
     assert _kill_when(proc, tmp_path, "k", min_reports=4), "the search ended before the kill"
-    subprocess.run([RAY, "stop", "--force"], capture_output=True)
     out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
                           "k"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

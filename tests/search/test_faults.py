@@ -17,10 +17,9 @@ import pytest
 from budgetune.results import ResultsWriter, part_files, read_table
 from budgetune.search import SearchSpec, run_search
 from budgetune.search._ray import secure_environment
-from tests.search.processes import trial_pids
+from tests.search.processes import kill_tree, trial_pids
 from tests.search.test_cluster_and_jobs import (
     BUDGET,
-    RAY,
     _check_table_whole,
     _start_search,
 )
@@ -111,9 +110,8 @@ def test_the_driver_killed_three_times_and_resumed_keeps_every_report_once(tmp_p
         reached = _wait_for(lambda: (r := _reports(tmp_path / "d")) is not None
                             and len(r) >= wanted or proc.poll() is not None)
         assert reached and proc.poll() is None, "the search ended before the kill"
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)  # the driver and its Ray instance: all at once, as a crash
         proc.wait()
-        subprocess.run([RAY, "stop", "--force"], capture_output=True)
         proc = subprocess.Popen([*CLI, "search", "--resume", "--results", str(tmp_path),
                                  "--name", "d"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
