@@ -22,7 +22,7 @@ def submit_job(address: str, entrypoint: str, wait: bool = True, poll_s: float =
         raise ValueError(f"Cannot reach the Ray Jobs server at {address!r} ({first}); start it "
                          "with `RAY_AUTH_MODE=token ray start --head`, reach it through an SSH "
                          "tunnel, and use the cluster's token.") from None
-    job_id = client.submit_job(entrypoint=entrypoint)
+    job_id = _submit(client, address, entrypoint)
     print(f"submitted Ray Job {job_id}: {entrypoint}", flush=True)
     if not wait:
         return 0
@@ -36,3 +36,20 @@ def submit_job(address: str, entrypoint: str, wait: bool = True, poll_s: float =
             print(f"Ray Job {job_id}: {status}", flush=True)
             return 0 if status == "SUCCEEDED" else 1
         time.sleep(poll_s)
+
+
+def _submit(client, address: str, entrypoint: str, patience_s: float = 60.0) -> str:
+    """Submit, waiting out a head whose job agent has not registered yet (the server answers
+    500 "No available agent ... try again later" for a while after `ray start`)."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return client.submit_job(entrypoint=entrypoint)
+        except RuntimeError as e:
+            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "No available agent" in message and time.monotonic() < deadline:
+                time.sleep(2.0)
+                continue
+            raise ValueError(f"The Ray Jobs server at {address!r} refused the job "
+                             f"({message}); check that the cluster is up and runs budgetune's "
+                             "version.") from None

@@ -43,3 +43,17 @@ def kill_tree(root: int) -> None:
     for pid in descendants(root):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def ray_pids() -> set[int]:
+    """Every process on the machine running a Ray program (GCS, raylet, dashboard, monitors):
+    to tell which ones a `ray start` made."""
+    pids = set()
+    for proc in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmd = proc.read_bytes()
+        except OSError:
+            continue
+        if b"/site-packages/ray/" in cmd:
+            pids.add(int(proc.parent.name))
+    return pids

@@ -15,7 +15,7 @@ from budgetune.search._ray import secure_environment
 from budgetune.search._tuner import REPORTS_BETWEEN_RUNGS
 from budgetune.spaces import config_to_schedule
 from budgetune.trainables import flops_per_step, plan_steps, report_steps
-from tests.search.processes import kill_tree
+from tests.search.processes import kill_tree, ray_pids
 
 pytestmark = pytest.mark.slow
 BUDGET = 3e11
@@ -105,12 +105,15 @@ def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
     secure_environment()
     env = dict(os.environ)
     dashboard = _free_port()
+    before = ray_pids()
     start = subprocess.run(
         [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
          str(_free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port",
-         str(dashboard), "--include-dashboard", "true", "--num-cpus", "2"],
+         str(dashboard), "--include-dashboard", "true", "--num-cpus", "2",
+         "--dashboard-agent-listen-port", str(_free_port())],  # not another Ray's 52365
         capture_output=True, text=True, env=env, timeout=120)
     assert start.returncode == 0, start.stderr[-2000:]
+    head = ray_pids() - before  # this head's GCS, raylet, dashboard and monitors
     try:
         out = subprocess.run(
             [*CLI, "submit", "--address", f"http://127.0.0.1:{dashboard}", "--", "search",
@@ -120,7 +123,10 @@ def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
         assert "SUCCEEDED" in out.stdout
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env)
+        # This head's servers and all below them (the job's driver, its trials); `ray stop`
+        # would stop every Ray instance on the machine.
+        for pid in head:
+            kill_tree(pid)
     trials = read_table(tmp_path / "j", "trials")
     assert len(trials) == 3 and set(trials["status"]) <= {"done", "stopped"}
 
