@@ -106,8 +106,10 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
                 "token (~/.ray/auth_token)."
             ) from None
     else:
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                 _node_ip_address=LOOPBACK, **kwargs)
+        # "local": a new instance, never one a `ray start` left in /tmp/ray/ray_current_cluster
+        # (ray.init() joins that, and hangs for minutes if it is dead).
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus,
+                 include_dashboard=False, _node_ip_address=LOOPBACK, **kwargs)
         # Its servers have it now; a `ray start --address` this process runs later must not.
         if os.environ.get(_LOCAL_ONLY) == "0":
             del os.environ[_LOCAL_ONLY]

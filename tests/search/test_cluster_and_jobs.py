@@ -127,6 +127,7 @@ def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
         # would stop every Ray instance on the machine.
         for pid in head:
             kill_tree(pid)
+        Path("/tmp/ray/ray_current_cluster").unlink(missing_ok=True)  # as `ray stop` does
     trials = read_table(tmp_path / "j", "trials")
     assert len(trials) == 3 and set(trials["status"]) <= {"done", "stopped"}
 
