@@ -5,7 +5,10 @@ trial-side evaluation (reports, compressed evaluation, the grid: each trial's wa
 train_s) and the rest (Ray start-up, actor start-up, corpus loading, checkpointing, Tune's
 bookkeeping, idle CPUs). Prints one JSON object.
 
-    .venv/bin/python benchmarks/search_overhead.py [--space default] [--budget ...]
+The issue's setting is the default: 16 trials of about 30 s each on the machine's CPUs (the
+default space at 6e11 FLOPs), proposed by TPE, with ASHA or, with ``--scheduler fifo``, without.
+
+    .venv/bin/python benchmarks/search_overhead.py [--scheduler asha|fifo] [--budget 6e11]
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ from budgetune.search import SearchSpec, run_search
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="default")
-    parser.add_argument("--budget", type=float, nargs="+", default=None)
-    parser.add_argument("--num-samples", type=int, default=8)
+    parser.add_argument("--budget", type=float, nargs="+", default=[6e11])
+    parser.add_argument("--num-samples", type=int, default=16)
+    parser.add_argument("--scheduler", default="asha", choices=["asha", "fifo"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
-        kwargs = {"budgets": tuple(args.budget)} if args.budget else {}
-        spec = SearchSpec(space=args.space, num_samples=args.num_samples, results=root,
-                          name="bench", **kwargs)
+        spec = SearchSpec(space=args.space, budgets=tuple(args.budget), results=root,
+                          num_samples=args.num_samples, scheduler=args.scheduler, name="bench")
         t0 = time.perf_counter()
         run_search(spec, progress=lambda line: None)
         wall = time.perf_counter() - t0
@@ -40,6 +43,7 @@ def main() -> None:
     capacity = wall * cpus
     print(json.dumps({
         "benchmark": "search_overhead", "space": args.space, "budgets": list(spec.budgets),
+        "scheduler": spec.scheduler,
         "trials": int(last.shape[0]), "cpus": cpus, "wall_s": round(wall, 1),
         "train_s": round(train_s, 1),
         "overhead": round(1 - train_s / capacity, 3),

@@ -65,6 +65,7 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
         if report.completed:
             metrics["grid"] = [cell.to_dict() for cell in trial.grid()]
             metrics["eval_flops"] = trial.eval_flops  # the grid is evaluation too
+            metrics["wall_s"] = trial.wall_s  # and takes time
             tune.report(metrics)
         elif report.step in rung_steps:
             with tempfile.TemporaryDirectory() as folder:

@@ -117,7 +117,7 @@ def fit_experiment(spec: SearchSpec, budget: float, ledger: FlopsLedger, resourc
             tune_config=tune.TuneConfig(
                 metric="objective", mode="min", search_alg=search_alg,
                 scheduler=_scheduler(spec, budget), num_samples=num_samples,
-                max_concurrent_trials=max_concurrent, reuse_actors=False),
+                max_concurrent_trials=max_concurrent, reuse_actors=True),
             run_config=tune.RunConfig(
                 name=name, storage_path=str(storage), callbacks=callbacks, stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),

@@ -130,6 +130,8 @@ class Trial:
         self.step, self.eval_flops, self.train_s, self.wall_before = 0, 0.0, 0.0, 0.0
         self.last_train_loss = float("nan")
         self.pruned_to = 0.0  # sparsity target of the masks now in place
+        self._evaluated: dict[object, float] = {}  # validation losses at this step
+        self._evaluated_at = -1
         self._started = time.perf_counter()
 
     # -- training ------------------------------------------------------------------------
@@ -137,6 +139,12 @@ class Trial:
     @property
     def shared(self) -> bool:
         return is_shared(self.family.blocks(self.model))
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds this run has spent in ``run()`` (training, reports, evaluation), across
+        restores."""
+        return self.wall_before + time.perf_counter() - self._started
 
     @property
     def train_flops(self) -> float:
@@ -214,12 +222,21 @@ class Trial:
 
     def evaluate_compressed(self, sparsity: float, quant_bits: int) -> tuple[float, int]:
         """(val loss, bytes) of the model as it stands, compressed to a target; the model
-        itself is untouched. One-shot pruning covers what gradual pruning has not reached."""
-        if quant_bits == 32 and sparsity <= self.pruned_to:  # the model already is that
-            return self.evaluate(), compressed_bytes(self.model, self.blocks, sparsity, 32)
-        clone = compressed_copy(self.model, self.family.blocks, sparsity, quant_bits)
-        return self.evaluate(clone), compressed_bytes(self.model, self.blocks, sparsity,
-                                                      quant_bits)
+        itself is untouched. One-shot pruning covers what gradual pruning has not reached.
+
+        Each model is evaluated once per step: the last report and the grid share cells (the
+        model as it is; the schedule's own compression), and evaluation is the largest cost a
+        short trial has besides training."""
+        as_is = quant_bits == 32 and sparsity <= self.pruned_to  # the model already is that
+        if self._evaluated_at != self.step:  # the model has changed since
+            self._evaluated, self._evaluated_at = {}, self.step
+        key = "as is" if as_is else (sparsity, quant_bits)
+        if key not in self._evaluated:
+            model = self.model if as_is else compressed_copy(self.model, self.family.blocks,
+                                                             sparsity, quant_bits)
+            self._evaluated[key] = self.evaluate(model)
+        bits = 32 if as_is else quant_bits
+        return self._evaluated[key], compressed_bytes(self.model, self.blocks, sparsity, bits)
 
     def grid(self) -> list[GridCell]:
         """The final model at sparsity {0, .5, .75, .9} (those >= the trained target; one-shot
@@ -233,7 +250,7 @@ class Trial:
         return cells
 
     def report(self) -> Report:
-        val_loss = self.evaluate()
+        val_loss = self.evaluate_compressed(0.0, 32)[0]  # the model as it is
         n_params, n_nonemb = count_params(self.model, self.family)
         s = self.schedule
         if s.prune_sparsity > 0 or s.quant_bits < 32:
@@ -246,7 +263,7 @@ class Trial:
             epochs=self.step * _flops.tokens_per_step(s) / len(self.data.train),
             train_flops=self.train_flops,
             eval_flops=self.eval_flops,
-            wall_s=self.wall_before + time.perf_counter() - self._started,
+            wall_s=self.wall_s,
             train_s=self.train_s,
             current_lr=lr_at(self.step - 1, self.total_steps, s),
             train_loss=self.last_train_loss,
@@ -278,7 +295,7 @@ class Trial:
             "torch_rng": torch.get_rng_state(),
             "eval_flops": self.eval_flops,
             "train_s": self.train_s,
-            "wall_s": self.wall_before + time.perf_counter() - self._started,
+            "wall_s": self.wall_s,
             "last_train_loss": self.last_train_loss,
         }
 
@@ -303,6 +320,7 @@ class Trial:
         self.train_s = float(state["train_s"])
         self.wall_before = float(state["wall_s"])
         self.last_train_loss = float(state["last_train_loss"])
+        self._evaluated_at = -1  # another model now
         self._started = time.perf_counter()
 
 

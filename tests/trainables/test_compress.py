@@ -140,6 +140,16 @@ def test_grid_covers_sparsities_at_or_above_the_trained_one_and_leaves_the_model
     assert all(prune.is_pruned(m) for m in block_linears(trial.blocks))
 
 
+def test_the_grid_reuses_the_last_reports_evaluations_and_charges_only_new_ones(tiny):
+    trial = Trial(tiny.replace(quant_bits=8), 30 * 0.26e9, CONFIG)
+    last = list(trial.run())[-1]
+    per_evaluation = trial.eval_flops / (2 * len(trial.report_at))  # plain + int8 per report
+    cells = {(c.sparsity, c.quant_bits): c for c in trial.grid()}
+    assert cells[0.0, 32].val_loss_compressed == last.val_loss
+    assert cells[0.0, 8].val_loss_compressed == last.val_loss_compressed
+    assert trial.eval_flops - last.eval_flops == pytest.approx((len(cells) - 2) * per_evaluation)
+
+
 def test_a_pruned_run_saved_and_restored_gives_the_same_reports(tiny):
     import io
 
