@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from dataclasses import fields
@@ -41,6 +40,9 @@ def add_search_commands(sub) -> None:
     p.add_argument("--results", default="results", help="results directory")
     p.add_argument("--name", default="default", help="this search's folder under --results")
     p.add_argument("--seed", type=int, default=0, help="the searcher's seed")
+    p.add_argument("--eval-tokens", type=int, default=SearchSpec.eval_tokens,
+                   help="validation tokens per evaluation (default %(default)s); fewer make "
+                   "short trials cheaper and their losses noisier (BENCHMARKS.md)")
     p.add_argument("--resume", action="store_true",
                    help="continue the search --results/--name with its saved settings")
     p.add_argument("--dry-run", action="store_true",
@@ -71,7 +73,8 @@ def _spec_from_args(args) -> SearchSpec:
         scheduler=args.scheduler, reduction_factor=args.reduction_factor,
         grace_fraction=args.grace_fraction, max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        address=args.address, results=args.results, name=args.name, seed=args.seed)
+        address=args.address, results=args.results, name=args.name, seed=args.seed,
+        eval_tokens=args.eval_tokens)
 
 
 def _saved_spec(args) -> SearchSpec:
@@ -97,9 +100,9 @@ def _run_search(args) -> int:
         print(format_plan(plan_search(spec)))
         return 0
     from budgetune.results import SPEC_FILE
-    from budgetune.search import check_address, run_search
+    from budgetune.search import check_address, cluster_address, run_search
 
-    check_address(spec.address or os.environ.get("RAY_ADDRESS"))  # before writing anything
+    check_address(cluster_address(spec.address))  # before writing anything
     folder = spec.folder()
     if not args.resume:
         folder.mkdir(parents=True, exist_ok=True)

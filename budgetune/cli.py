@@ -17,9 +17,14 @@ from budgetune.spaces import Schedule, schedule_fields, validate_budget
 DEFAULT_TRAIN_BUDGET = 5e12  # FLOPs: about two minutes on 2 CPU cores at the default schedule
 
 
+def _error_line(message: object) -> str:
+    """One line whatever the message quotes: a user's text may hold line breaks."""
+    return "budgetune: error: " + str(message).replace("\r", "\\r").replace("\n", "\\n") + "\n"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, status 2
-        self.exit(2, f"budgetune: error: {message}\n")
+        self.exit(2, _error_line(message))
 
 
 def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except ValueError as e:
-        print(f"budgetune: error: {e}", file=sys.stderr)
+        sys.stderr.write(_error_line(e))
         return 2
     except KeyboardInterrupt:
         print("budgetune: interrupted", file=sys.stderr)

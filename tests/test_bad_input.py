@@ -18,13 +18,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from budgetune.cli import main
 from budgetune.results import part_files
 from budgetune.spaces import schedule_fields
 from tests.analysis.synthetic import trial_rows, write
+from tests.search.processes import free_port
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -79,6 +80,7 @@ space_maps = st.dictionaries(
 
 @SETTINGS
 @given(space=space_maps)
+@example(space={"\n": {}})  # found by this test: a field name quoted its line break raw
 def test_any_yaml_space_is_planned_or_refused_in_one_line(space):
     with tempfile.TemporaryDirectory() as root:
         path = Path(root, "space.yaml")
@@ -108,7 +110,7 @@ flag_values = st.one_of(numbers.map(str), st.text(max_size=8))
 SEARCH_FLAGS = ["--budget", "--num-samples", "--max-mb", "--max-total-flops",
                 "--reduction-factor", "--grace-fraction", "--max-concurrent",
                 "--cpus-per-trial", "--gpus-per-trial", "--seed", "--space", "--name",
-                "--searcher", "--scheduler"]
+                "--searcher", "--scheduler", "--eval-tokens"]
 
 
 @SETTINGS
@@ -226,13 +228,6 @@ def test_a_corrupt_results_part_is_refused_in_one_line_and_nothing_changes(how, 
 
 # -- cluster addresses ---------------------------------------------------------------------
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again when the block ends
-
 
 @settings(max_examples=30, deadline=None)
 @given(address=st.one_of(
@@ -249,7 +244,7 @@ def test_a_malformed_cluster_address_is_refused_before_anything_is_written(addre
 
 
 def test_an_unreachable_cluster_is_refused_in_seconds_before_anything_is_written():
-    for address in (f"127.0.0.1:{_closed_port()}", f"ray://127.0.0.1:{_closed_port()}"):
+    for address in (f"127.0.0.1:{free_port()}", f"ray://127.0.0.1:{free_port()}"):
         with tempfile.TemporaryDirectory() as root:
             code, stderr = _cli("search", "--space", "quick", "--budget", "1e11",
                                 "--address", address, "--results", root)

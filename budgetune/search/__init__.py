@@ -10,7 +10,7 @@ import os
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 from budgetune.search._jobs import submit_job  # noqa: E402
-from budgetune.search._ray import check_address  # noqa: E402
+from budgetune.search._ray import check_address, cluster_address  # noqa: E402
 from budgetune.search._search import (  # noqa: E402
     DEFAULT_BUDGETS,
     DEFAULT_MAX_MB,
@@ -22,5 +22,5 @@ from budgetune.search._trainable import INFEASIBLE, asha_rungs, objective  # noq
 
 __all__ = [
     "DEFAULT_BUDGETS", "DEFAULT_MAX_MB", "INFEASIBLE", "FlopsLedger", "SearchSpec",
-    "asha_rungs", "check_address", "objective", "run_search", "submit_job",
+    "asha_rungs", "check_address", "cluster_address", "objective", "run_search", "submit_job",
 ]

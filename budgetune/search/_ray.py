@@ -62,6 +62,12 @@ def secure_environment(local: bool = False) -> None:
         ensure_token()
 
 
+def cluster_address(address: str | None) -> str | None:
+    """The cluster to join: the one given, else $RAY_ADDRESS (set for a Ray Job's driver);
+    None means a new local instance."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
 def check_address(address: str | None, timeout_s: float = 5.0) -> None:
     """Fail in seconds, with the fix, when nothing listens at a HOST:PORT or ray://HOST:PORT
     address: ``ray.init`` itself keeps retrying an unreachable GCS for about 14 minutes."""
@@ -87,7 +93,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
                 num_gpus: int | None = None) -> Iterator[dict]:
     """Join the cluster at ``address`` ("auto", "ray://HOST:PORT") or start a local instance;
     yields the cluster's resources and shuts down what it started."""
-    address = address or os.environ.get("RAY_ADDRESS")  # set for a Ray Job's driver
+    address = cluster_address(address)
     secure_environment(local=not address)
     ray = _require_ray()
     if ray.is_initialized():  # a caller (a test, a Ray Job's driver) already connected

@@ -17,7 +17,6 @@ what ``--resume`` restores with ``Tuner.restore``.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -71,6 +70,8 @@ class SearchSpec:
                 self.max_total_flops > 0 and math.isfinite(self.max_total_flops)), "> 0"),
             ("max_concurrent", self.max_concurrent, self.max_concurrent is None
              or self.max_concurrent >= 1, ">= 1"),
+            ("eval_tokens", self.eval_tokens, self.eval_tokens >= 1, ">= 1"),
+            ("max_failures", self.max_failures, self.max_failures >= 0, ">= 0"),
             ("name", self.name, bool(self.name) and "/" not in self.name and
              not self.name.startswith("."), "a plain folder name"),
         ]
@@ -139,10 +140,10 @@ def spent_in_table(spec: SearchSpec) -> dict[str, float]:
 
 def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[str]:
     """Run (or resume) every budget's experiment; returns the experiment names."""
-    from budgetune.search._ray import ray_session, secure_environment
+    from budgetune.search._ray import cluster_address, ray_session, secure_environment
 
     # Before Ray is first imported: it reads RAY_AUTH_MODE (and how to pick addresses) then.
-    secure_environment(local=not (spec.address or os.environ.get("RAY_ADDRESS")))
+    secure_environment(local=cluster_address(spec.address) is None)
     from budgetune.search._tuner import fit_experiment
 
     folder = spec.folder()

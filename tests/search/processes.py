@@ -1,8 +1,9 @@
-"""Processes of one search: its process tree, and the trial workers in it."""
+"""Processes of one search: its process tree, and the trial workers in it; free ports."""
 
 import contextlib
 import os
 import signal
+import socket
 from pathlib import Path
 
 
@@ -57,3 +58,10 @@ def ray_pids() -> set[int]:
         if b"/site-packages/ray/" in cmd:
             pids.add(int(proc.parent.name))
     return pids
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (closed again when this returns)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

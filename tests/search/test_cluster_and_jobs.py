@@ -1,7 +1,6 @@
 """Slow search tests: a multi-node cluster, a driver killed and resumed, a Ray Job."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from budgetune.search._ray import secure_environment
 from budgetune.search._tuner import REPORTS_BETWEEN_RUNGS
 from budgetune.spaces import config_to_schedule
 from budgetune.trainables import flops_per_step, plan_steps, report_steps
-from tests.search.processes import kill_tree, ray_pids
+from tests.search.processes import free_port, kill_tree, ray_pids
 
 pytestmark = pytest.mark.slow
 BUDGET = 3e11
@@ -95,22 +94,16 @@ def test_resume_after_the_driver_is_killed_loses_and_duplicates_nothing(tmp_path
     _check_table_whole(tmp_path / "k", 6)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
     secure_environment()
     env = dict(os.environ)
-    dashboard = _free_port()
+    dashboard = free_port()
     before = ray_pids()
     start = subprocess.run(
         [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
-         str(_free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port",
+         str(free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port",
          str(dashboard), "--include-dashboard", "true", "--num-cpus", "2",
-         "--dashboard-agent-listen-port", str(_free_port())],  # not another Ray's 52365
+         "--dashboard-agent-listen-port", str(free_port())],  # not another Ray's 52365
         capture_output=True, text=True, env=env, timeout=120)
     assert start.returncode == 0, start.stderr[-2000:]
     head = ray_pids() - before  # this head's GCS, raylet, dashboard and monitors
