@@ -6,16 +6,16 @@
 2. ASHA + TPE, ASHA + random, and random without ASHA (FIFO), ``--seeds`` searcher seeds each,
    ``--num-samples`` trials each.
 
-"FLOPs to find" counts every trial in the order the searcher proposed it (Tune's trial ids
-are sequential), each with all the FLOPs it trained (until ASHA stopped it or it completed),
-up to and including the first completed trial within 1% of the target. Trials running
-beside it that were proposed later are not counted: this is what a sequential search would
-spend. A run that never gets within 1% counts as its whole spend and is marked.
+"FLOPs to find" counts every trial in the order the searcher proposed it (the counter of
+Tune's experiment tags), each with all the FLOPs it trained (until ASHA stopped it or it
+completed), up to and including the first completed trial within 1% of the target. Trials
+running beside it that were proposed later are not counted: this is what a sequential search
+would spend. A run that never gets within 1% counts as its whole spend and is marked.
 
 Training is seeded per schedule, so one schedule reaches the same loss in every run. Prints
 one JSON object.
 
-    .venv/bin/python benchmarks/search_efficiency.py [--budget 1e11] [--seeds 3]
+    .venv/bin/python benchmarks/search_efficiency.py [--budget 5e11] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from budgetune.results import read_table
 from budgetune.search import SearchSpec, run_search
@@ -42,9 +43,17 @@ def _search(root: str, name: str, budget: float, **kwargs):
     run_search(spec, progress=lambda line: None)
     wall = time.perf_counter() - t0
     trials = read_table(spec.folder(), "trials")
-    trials = trials.sort_values("trial_id", key=lambda ids: ids.str.rsplit("_", n=1).str[-1]
-                                .astype(int))
+    order = _proposal_order(spec.folder())
+    trials = trials.sort_values("trial_id", key=lambda ids: ids.map(order))
     return trials, wall
+
+
+def _proposal_order(folder: Path) -> dict[str, int]:
+    """trial_id -> the order Tune created it in: the counter that starts each trial's
+    experiment_tag, read from Tune's experiment state (JSON; nothing is unpickled)."""
+    state = sorted(folder.glob("tune/*/experiment_state-*.json"))[-1]
+    trials = [json.loads(t[0]) for t in json.loads(state.read_text())["trial_data"]]
+    return {t["trial_id"]: int(t["experiment_tag"].split("_", 1)[0]) for t in trials}
 
 
 def _flops_to_find(trials, target: float) -> tuple[float, bool, int]:
@@ -58,7 +67,7 @@ def _flops_to_find(trials, target: float) -> tuple[float, bool, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=1e11)
+    parser.add_argument("--budget", type=float, default=5e11)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--num-samples", type=int, default=12)
     args = parser.parse_args()

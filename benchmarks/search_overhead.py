@@ -9,6 +9,7 @@ The issue's setting is the default: 16 trials of about 30 s each on the machine'
 default space at 6e11 FLOPs), proposed by TPE, with ASHA or, with ``--scheduler fifo``, without.
 
     .venv/bin/python benchmarks/search_overhead.py [--scheduler asha|fifo] [--budget 6e11]
+        [--num-samples 16] [--eval-tokens 8192]
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ def main() -> None:
     parser.add_argument("--budget", type=float, nargs="+", default=[6e11])
     parser.add_argument("--num-samples", type=int, default=16)
     parser.add_argument("--scheduler", default="asha", choices=["asha", "fifo"])
+    parser.add_argument("--eval-tokens", type=int, default=SearchSpec.eval_tokens)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         spec = SearchSpec(space=args.space, budgets=tuple(args.budget), results=root,
-                          num_samples=args.num_samples, scheduler=args.scheduler, name="bench")
+                          num_samples=args.num_samples, scheduler=args.scheduler, name="bench",
+                          eval_tokens=args.eval_tokens)
         t0 = time.perf_counter()
         run_search(spec, progress=lambda line: None)
         wall = time.perf_counter() - t0
@@ -43,7 +46,7 @@ def main() -> None:
     capacity = wall * cpus
     print(json.dumps({
         "benchmark": "search_overhead", "space": args.space, "budgets": list(spec.budgets),
-        "scheduler": spec.scheduler,
+        "scheduler": spec.scheduler, "eval_tokens": spec.eval_tokens,
         "trials": int(last.shape[0]), "cpus": cpus, "wall_s": round(wall, 1),
         "train_s": round(train_s, 1),
         "overhead": round(1 - train_s / capacity, 3),
