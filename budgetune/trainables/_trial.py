@@ -222,12 +222,16 @@ class Trial:
 
     def evaluate_compressed(self, sparsity: float, quant_bits: int) -> tuple[float, int]:
         """(val loss, bytes) of the model as it stands, compressed to a target; the model
-        itself is untouched. One-shot pruning covers what gradual pruning has not reached.
-
-        Each model is evaluated once per step: the last report and the grid share cells (the
-        model as it is; the schedule's own compression), and evaluation is the largest cost a
-        short trial has besides training."""
+        itself is untouched. One-shot pruning covers what gradual pruning has not reached."""
         as_is = quant_bits == 32 and sparsity <= self.pruned_to  # the model already is that
+        return self.compressed_loss(sparsity, quant_bits), compressed_bytes(
+            self.model, self.blocks, sparsity, 32 if as_is else quant_bits)
+
+    def compressed_loss(self, sparsity: float, quant_bits: int) -> float:
+        """The validation loss of ``evaluate_compressed``, evaluated once per step: the last
+        report and the grid share cells (the model as it is; the schedule's own compression),
+        and evaluation is the largest cost a short trial has besides training."""
+        as_is = quant_bits == 32 and sparsity <= self.pruned_to
         if self._evaluated_at != self.step:  # the model has changed since
             self._evaluated, self._evaluated_at = {}, self.step
         key = "as is" if as_is else (sparsity, quant_bits)
@@ -235,8 +239,7 @@ class Trial:
             model = self.model if as_is else compressed_copy(self.model, self.family.blocks,
                                                              sparsity, quant_bits)
             self._evaluated[key] = self.evaluate(model)
-        bits = 32 if as_is else quant_bits
-        return self._evaluated[key], compressed_bytes(self.model, self.blocks, sparsity, bits)
+        return self._evaluated[key]
 
     def grid(self) -> list[GridCell]:
         """The final model at sparsity {0, .5, .75, .9} (those >= the trained target; one-shot
@@ -250,7 +253,7 @@ class Trial:
         return cells
 
     def report(self) -> Report:
-        val_loss = self.evaluate_compressed(0.0, 32)[0]  # the model as it is
+        val_loss = self.compressed_loss(0.0, 32)  # the model as it is
         n_params, n_nonemb = count_params(self.model, self.family)
         s = self.schedule
         if s.prune_sparsity > 0 or s.quant_bits < 32:
