@@ -1,14 +1,19 @@
 """The Tune callback on the driver that writes every report to the results tables.
 
-Rows are buffered and flushed as one part file per table every ``flush_s`` seconds and at the
-end, through ``budgetune.results`` (atomic, keyed: a retried trial's re-reports are harmless).
+Rows are buffered on the driver and written, one part file per table, through
+``budgetune.results`` (atomic, keyed: a retried trial's re-reports are harmless) each time Tune
+saves its experiment state (every 10 s or more) and at the end. ``--resume`` restores exactly
+the trials in Tune's newest saved state, so writing at the save keeps the tables in step with it.
+Rows written before the save could name a trial that a crash then makes Tune forget: it would
+stay "running" in the tables for ever, beside the trial the restored searcher proposes in its
+place. Rows written after it could be lost with a crash for a trial Tune restores as finished,
+which never reports them again. What remains is the few milliseconds in which Tune copies its
+saved state into the results folder.
 ``stop_reason`` tells a trial that trained its whole budget (budget) from one ASHA stopped
 (asha), one that failed (error) and one stopped by the search-wide FLOPs cap (cap).
 """
 
 from __future__ import annotations
-
-import time
 
 from ray.tune import Callback
 
@@ -16,19 +21,15 @@ from budgetune import __version__
 from budgetune.results import GRID, REPORTS, SCHEMA_VERSION, TRIALS, ResultsWriter
 from budgetune.spaces import config_to_schedule
 
-DEFAULT_FLUSH_S = 5.0
-
 
 class ResultsCallback(Callback):
     def __init__(self, root: str, name: str, experiment: str, budget: float,
-                 cap_reached=None, flush_s: float = DEFAULT_FLUSH_S):
+                 cap_reached=None):
         self.root, self.name, self.experiment, self.budget = root, name, experiment, budget
         self.cap_reached = cap_reached  # callable: was the search-wide FLOPs cap hit?
-        self.flush_s = flush_s
         self._rows = {"reports": [], "trials": [], "grid": []}
         self._last: dict[str, dict] = {}  # trial_id -> its last result
         self._finished: set[str] = set()  # trials whose final row is written
-        self._flushed_at = time.monotonic()
 
     def __getstate__(self) -> dict:  # Tune saves callbacks with the experiment: no rows
         state = dict(self.__dict__)
@@ -52,7 +53,6 @@ class ResultsCallback(Callback):
                                        **cell, "one_shot": cell["one_shot"]})
         self._last[trial.trial_id] = result
         self._rows["trials"].append(self._trial_row(trial, "running", None))
-        self._maybe_flush()
 
     def _trial_row(self, trial, status: str, reason: str | None) -> dict:
         last = self._last.get(trial.trial_id, {})
@@ -73,15 +73,15 @@ class ResultsCallback(Callback):
             status, reason = "stopped", "asha"
         self._rows["trials"].append(self._trial_row(trial, status, reason))
         self._finished.add(trial.trial_id)
-        self._maybe_flush()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._rows["trials"].append(self._trial_row(trial, "error", "error"))
         self._finished.add(trial.trial_id)
-        self.flush()
 
-    def on_step_end(self, iteration, trials, **info) -> None:
-        self._maybe_flush()
+    def get_state(self) -> None:
+        """Tune calls this as it saves its experiment state: the moment to write the rows."""
+        self.flush()
+        return None  # nothing to restore: the tables are the state
 
     def on_experiment_end(self, trials, **info) -> None:
         # A stopper's stop_all ends the experiment without completing its running trials:
@@ -94,14 +94,9 @@ class ResultsCallback(Callback):
                         trial, "done" if done else "stopped", "budget" if done else "cap"))
         self.flush()
 
-    def _maybe_flush(self) -> None:
-        if time.monotonic() - self._flushed_at >= self.flush_s:
-            self.flush()
-
     def flush(self) -> None:
         writer = ResultsWriter(self.root, self.name)
         for table in (REPORTS.name, GRID.name, TRIALS.name):
             rows, self._rows[table] = self._rows[table], []
             if rows:
                 writer.append(table, rows)
-        self._flushed_at = time.monotonic()

@@ -65,11 +65,11 @@ def test_search_on_a_three_node_cluster_uses_both_workers(tmp_path):
     assert trials["node"].nunique() == 2
 
 
-def _start_search(root, name, extra=()):
+def _start_search(root, name, extra=(), env=None):
     return subprocess.Popen(
         [*CLI, "search", "--space", "quick", "--budget", str(BUDGET), "--num-samples", "6",
          "--no-size-limit", "--results", str(root), "--name", name, *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
 
 
 def _kill_when(proc, root, name, min_reports, timeout=240):

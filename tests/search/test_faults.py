@@ -1,6 +1,7 @@
 """Faults injected into real searches: a trial killed, a node removed, the driver killed again
 and again, the results directory made unwritable, a second driver. All slow."""
 
+import json
 import os
 import random
 import signal
@@ -102,20 +103,59 @@ def test_a_worker_node_removed_mid_search_has_its_trials_rescheduled(tmp_path):
     _check_table_whole(spec.folder(), 5)
 
 
+def _saved_trials(folder: Path) -> set[str] | None:
+    """The trials in Tune's newest saved experiment state (what a resume restores)."""
+    states = sorted((folder / "tune" / f"budget-{BUDGET:.3g}").glob("experiment_state-*.json"))
+    try:
+        return {json.loads(t[0])["trial_id"]
+                for t in json.loads(states[-1].read_text())["trial_data"]}
+    except (IndexError, ValueError):  # none yet, or being written
+        return None
+
+
+def _unsaved_trials(folder: Path, reports, proc) -> set[str]:
+    """Trials with reports in the tables that a resume would not restore: Tune's saved state,
+    read after the tables and again 2 s later (its copy into the folder follows the rows by
+    milliseconds), does not name them."""
+    unsaved = set(reports["trial_id"]) - (_saved_trials(folder) or set(reports["trial_id"]))
+    if unsaved:
+        time.sleep(2)
+        saved = _saved_trials(folder)
+        unsaved = set() if saved is None or proc.poll() is not None else unsaved - saved
+    return unsaved
+
+
 def test_the_driver_killed_three_times_and_resumed_keeps_every_report_once(tmp_path):
     rng = random.Random(0)
-    proc = _start_search(tmp_path, "d")
+    # Tune saves its experiment state every 30 s instead of 10: a new trial's first reports
+    # then come well before the save that names it, so the window that orphaned a trial (a
+    # kill between the two) is wide, not a rare race.
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "30"}
+    procs = [_start_search(tmp_path, "d", env=env)]
+    unsaved, done = set(), threading.Event()
+
+    def watch():  # the whole test long: rows must never name a trial a resume would forget
+        while not done.wait(0.3):
+            if (reports := _reports(tmp_path / "d")) is not None:
+                unsaved.update(_unsaved_trials(tmp_path / "d", reports, procs[-1]))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     for kill in range(3):
         wanted = 2 + 3 * kill + rng.randint(0, 2)  # a random point, later each time
         reached = _wait_for(lambda: (r := _reports(tmp_path / "d")) is not None
-                            and len(r) >= wanted or proc.poll() is not None)
-        assert reached and proc.poll() is None, "the search ended before the kill"
-        kill_tree(proc.pid)  # the driver and its Ray instance: all at once, as a crash
-        proc.wait()
-        proc = subprocess.Popen([*CLI, "search", "--resume", "--results", str(tmp_path),
-                                 "--name", "d"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-    assert proc.wait(timeout=900) == 0
+                            and len(r) >= wanted or procs[-1].poll() is not None)
+        assert reached and procs[-1].poll() is None, "the search ended before the kill"
+        kill_tree(procs[-1].pid)  # the driver and its Ray instance: all at once, as a crash
+        procs[-1].wait()
+        procs.append(subprocess.Popen(
+            [*CLI, "search", "--resume", "--results", str(tmp_path), "--name", "d"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=env))
+    assert procs[-1].wait(timeout=900) == 0
+    done.set()
+    watcher.join()
+    assert not unsaved  # a kill then would have left them "running" in the tables for ever
     reports, trials = _check_table_whole(tmp_path / "d", 6)
     assert trials["trial_id"].is_unique  # the searcher proposed 6 trials in all, not more
 
