@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 .venv/bin/ruff check budgetune tests benchmarks
-.venv/bin/python -m pytest -m "slow or not slow" "$@"
+# --durations: CI must stay under 30 minutes; the slowest tests are named in every run.
+.venv/bin/python -m pytest -m "slow or not slow" --durations=20 "$@"
