@@ -223,15 +223,19 @@ class Trial:
     def evaluate_compressed(self, sparsity: float, quant_bits: int) -> tuple[float, int]:
         """(val loss, bytes) of the model as it stands, compressed to a target; the model
         itself is untouched. One-shot pruning covers what gradual pruning has not reached."""
-        as_is = quant_bits == 32 and sparsity <= self.pruned_to  # the model already is that
+        bits = 32 if self._is_as_is(sparsity, quant_bits) else quant_bits
         return self.compressed_loss(sparsity, quant_bits), compressed_bytes(
-            self.model, self.blocks, sparsity, 32 if as_is else quant_bits)
+            self.model, self.blocks, sparsity, bits)
+
+    def _is_as_is(self, sparsity: float, quant_bits: int) -> bool:
+        """The model as it stands already is that compression: nothing to copy or quantize."""
+        return quant_bits == 32 and sparsity <= self.pruned_to
 
     def compressed_loss(self, sparsity: float, quant_bits: int) -> float:
         """The validation loss of ``evaluate_compressed``, evaluated once per step: the last
         report and the grid share cells (the model as it is; the schedule's own compression),
         and evaluation is the largest cost a short trial has besides training."""
-        as_is = quant_bits == 32 and sparsity <= self.pruned_to
+        as_is = self._is_as_is(sparsity, quant_bits)
         if self._evaluated_at != self.step:  # the model has changed since
             self._evaluated, self._evaluated_at = {}, self.step
         key = "as is" if as_is else (sparsity, quant_bits)
