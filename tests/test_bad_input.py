@@ -116,6 +116,7 @@ SEARCH_FLAGS = ["--budget", "--num-samples", "--max-mb", "--max-total-flops",
 @SETTINGS
 @given(flags=st.dictionaries(st.sampled_from(SEARCH_FLAGS), flag_values, min_size=1,
                              max_size=3))
+@example(flags={"--cpus-per-trial": "100000"})  # once aborted the process: 100000 threads
 def test_any_search_flags_are_planned_or_refused_in_one_line(flags):
     with tempfile.TemporaryDirectory() as root:
         argv = ["search", "--dry-run", "--results", root]

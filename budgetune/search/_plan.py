@@ -83,7 +83,9 @@ def plan_search(spec: SearchSpec) -> SearchPlan:
     per_step = [flops_per_step(s) for s in schedules]
     cpus = os.cpu_count() or 1
     concurrent = spec.max_concurrent or max(1, cpus // spec.cpus_per_trial)
-    rate = _matmul_flops_per_s(spec.cpus_per_trial) * ASSUMED_MFU
+    # A trial's threads, but never more than this machine has: --cpus-per-trial=100000 made
+    # OpenMP fail to start its threads and abort the process.
+    rate = _matmul_flops_per_s(min(spec.cpus_per_trial, cpus)) * ASSUMED_MFU
     plans, wall, worst = [], 0.0, 0.0
     for budget in spec.budgets:
         trials = len(schedules) if spec.searcher == "grid" else spec.num_samples
