@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from budgetune.search._search import DEFAULT_BUDGETS, DEFAULT_MAX_MB, SearchSpec
+from budgetune.search._spec import DEFAULT_BUDGETS, DEFAULT_MAX_MB, SearchSpec
 
 
 def add_search_commands(sub) -> None:

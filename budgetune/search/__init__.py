@@ -11,13 +11,8 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 from budgetune.search._jobs import submit_job  # noqa: E402
 from budgetune.search._ray import check_address, cluster_address  # noqa: E402
-from budgetune.search._search import (  # noqa: E402
-    DEFAULT_BUDGETS,
-    DEFAULT_MAX_MB,
-    FlopsLedger,
-    SearchSpec,
-    run_search,
-)
+from budgetune.search._search import FlopsLedger, run_search  # noqa: E402
+from budgetune.search._spec import DEFAULT_BUDGETS, DEFAULT_MAX_MB, SearchSpec  # noqa: E402
 from budgetune.search._trainable import INFEASIBLE, asha_rungs, objective  # noqa: E402
 
 __all__ = [

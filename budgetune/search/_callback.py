@@ -23,9 +23,10 @@ from budgetune.spaces import config_to_schedule
 
 
 class ResultsCallback(Callback):
-    def __init__(self, root: str, name: str, experiment: str, budget: float,
+    def __init__(self, root: str, name: str, search_id: str, experiment: str, budget: float,
                  cap_reached=None):
         self.root, self.name, self.experiment, self.budget = root, name, experiment, budget
+        self.search_id = search_id
         self.cap_reached = cap_reached  # callable: was the search-wide FLOPs cap hit?
         self._rows = {"reports": [], "trials": [], "grid": []}
         self._last: dict[str, dict] = {}  # trial_id -> its last result
@@ -39,15 +40,19 @@ class ResultsCallback(Callback):
 
     def _base(self, trial, corpus_id: str) -> dict:
         schedule = config_to_schedule(trial.config.get("schedule", trial.config))
-        return {"experiment": self.experiment, "trial_id": trial.trial_id,
-                "budget_flops": self.budget, "corpus_id": corpus_id,
+        return {"search_id": self.search_id, "experiment": self.experiment,
+                "trial_id": trial.trial_id, "budget_flops": self.budget, "corpus_id": corpus_id,
                 "schema_version": SCHEMA_VERSION, "budgetune_version": __version__,
                 **schedule.to_dict()}
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         base = self._base(trial, result["corpus_id"])
-        self._rows["reports"].append({**base, **{c: result[c] for c in REPORTS.columns
-                                                 if c not in base}})
+        row = {**base, "point": bool(result["completed"]),
+               "spent_flops": float(result.get("spent_flops", result["train_flops"])),
+               "val_loss_se": float(result.get("val_loss_se", float("nan"))),
+               "eval_tokens": int(result.get("eval_tokens", 0))}
+        self._rows["reports"].append({**row, **{c: result[c] for c in REPORTS.columns
+                                                if c not in row}})
         for cell in result.get("grid", ()):
             self._rows["grid"].append({**{c: base[c] for c in GRID.columns if c in base},
                                        **cell, "one_shot": cell["one_shot"]})
@@ -60,6 +65,7 @@ class ResultsCallback(Callback):
         return {**base, "status": status, "stop_reason": reason,
                 "last_step": int(last.get("step", 0)),
                 "train_flops": float(last.get("train_flops", 0.0)),
+                "spent_flops": float(last.get("spent_flops", last.get("train_flops", 0.0))),
                 "val_loss_compressed": float(last.get("val_loss_compressed", float("nan"))),
                 "node": str(last.get("node", ""))}
 

@@ -13,9 +13,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from budgetune.search._search import SearchSpec
+from budgetune.search._spec import SearchSpec, sample_schedules
 from budgetune.search._trainable import asha_rungs
-from budgetune.spaces import Range, Schedule
 
 # Measured in the embedded default search (2 cores): 24.6 GFLOP/s per trial against a 66 GFLOP/s
 # one-thread matmul. Small models spend much of a step on the vocabulary head and the loss.
@@ -43,15 +42,6 @@ class SearchPlan:
     flops_per_s: float  # per trial, assumed
     wall_s: float  # if ASHA stops trials as its rungs intend
     wall_worst_s: float  # if every trial trains its whole budget
-
-
-def sample_schedules(spec: SearchSpec) -> list[Schedule]:
-    space = spec.load_space()
-    if space.is_finite:
-        return space.grid()
-    fixed = {k: (d.low, d.high) if isinstance(d, Range) else d for k, d in space.dims.items()}
-    return [Schedule(**{k: v[i] if isinstance(v, tuple) else v for k, v in fixed.items()})
-            for i in (0, 1)]
 
 
 def _expected_fraction(rungs: list[float], budget: float, eta: float) -> float:

@@ -10,7 +10,8 @@ from ray.tune.search import ConcurrencyLimiter
 
 from budgetune.search._callback import ResultsCallback
 from budgetune.search._dedup import DedupSearcher
-from budgetune.search._search import FlopsLedger, SearchSpec
+from budgetune.search._search import FlopsLedger
+from budgetune.search._spec import SearchSpec
 from budgetune.search._trainable import asha_rungs, run_trial
 from budgetune.spaces import define_by_run
 
@@ -77,8 +78,8 @@ def _scheduler(spec: SearchSpec, budget: float):
                          reduction_factor=spec.reduction_factor)
 
 
-def fit_experiment(spec: SearchSpec, budget: float, ledger: FlopsLedger, resources: dict,
-                   resume: bool, progress) -> None:
+def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: FlopsLedger,
+                   resources: dict, resume: bool, progress) -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # our tables suffice
     name = spec.experiment(budget)
     storage = (spec.folder() / "tune").resolve()
@@ -90,7 +91,8 @@ def fit_experiment(spec: SearchSpec, budget: float, ledger: FlopsLedger, resourc
             trial_config={"eval_tokens": spec.eval_tokens, "n_reports": REPORTS_BETWEEN_RUNGS},
             threads=spec.cpus_per_trial),
         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
-    callbacks = [ResultsCallback(spec.results, spec.name, name, budget, ledger.reached),
+    callbacks = [ResultsCallback(spec.results, spec.name, search_id, name, budget,
+                                 ledger.reached),
                  ProgressCallback(name, progress)]
     stopper = CapStopper(ledger)
     path = storage / name

@@ -2,7 +2,16 @@
 
 import logging
 
-from budgetune.trainables._batches import Batch, BatchSampler, mask_tokens, n_masked
+from budgetune.flops import (
+    flops_per_step,
+    flops_per_token,
+    head_fraction,
+    n_masked,
+    n_params_nonemb_computed,
+    plan_steps,
+    tokens_per_step,
+)
+from budgetune.trainables._batches import Batch, BatchSampler, mask_tokens
 from budgetune.trainables._compress import (
     block_linears,
     compressed_bytes,
@@ -14,14 +23,6 @@ from budgetune.trainables._compress import (
 )
 from budgetune.trainables._corpus import BUILTIN, Corpus, load_corpus
 from budgetune.trainables._data import load_data
-from budgetune.trainables._flops import (
-    flops_per_step,
-    flops_per_token,
-    head_fraction,
-    n_params_nonemb_computed,
-    plan_steps,
-    tokens_per_step,
-)
 from budgetune.trainables._models import FAMILIES, Family, count_params
 from budgetune.trainables._report import GridCell, Report
 from budgetune.trainables._sharing import (

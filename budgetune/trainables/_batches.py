@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-MASK_FRACTION = 0.15
+from budgetune.flops import n_masked
+
 VALIDATION_MASK_SEED = 1234
 
 
@@ -30,11 +31,6 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         pos = None if self.positions is None else self.positions.to(device)
         return Batch(self.inputs.to(device), self.targets.to(device), pos)
-
-
-def n_masked(seq_len: int) -> int:
-    """Positions predicted per masked-LM sequence."""
-    return max(1, round(MASK_FRACTION * seq_len))
 
 
 class BatchSampler:

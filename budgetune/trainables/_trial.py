@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from budgetune import flops as _flops
 from budgetune.spaces import Schedule, validate_budget
-from budgetune.trainables import _flops
 from budgetune.trainables._batches import BatchSampler, unigram_loss, validation_batches
 from budgetune.trainables._compress import (
     compressed_bytes,

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from budgetune.flops import head_params
 from budgetune.spaces import Schedule
 from budgetune.trainables import (
     FAMILIES,
@@ -14,7 +15,6 @@ from budgetune.trainables import (
     n_params_nonemb_computed,
     plan_steps,
 )
-from budgetune.trainables._flops import head_params
 
 
 def _counted(schedule: Schedule) -> tuple[float, float, float]:

@@ -15,6 +15,9 @@ Per token of training (forward + backward = 3 × forward, each multiply-add = 2 
 
 Input-embedding lookups, biases, norms, softmax and the loss are left out. tests/trainables
 checks this count against ``torch.utils.flop_counter.FlopCounterMode`` term by term.
+
+This module imports neither torch nor ray: the trainer plans its steps with it and analysis
+turns a law's N into tokens with it, so both count one way.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from __future__ import annotations
 import math
 
 from budgetune.spaces import Schedule, validate_budget
-from budgetune.trainables._batches import n_masked
+
+MASK_FRACTION = 0.15  # BERT's share of predicted positions (Devlin et al. 2019)
+
+
+def n_masked(seq_len: int) -> int:
+    """Positions predicted per masked-LM sequence: exactly round(0.15·T), at least one."""
+    return max(1, round(MASK_FRACTION * seq_len))
 
 
 def head_fraction(s: Schedule) -> float:
