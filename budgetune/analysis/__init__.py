@@ -4,6 +4,13 @@ Compute first, draw second: ``frontier(...)`` returns a ``FrontierInfo`` and ``b
 a ``BestSchedule``; ``budgetune.analysis.plots`` draws them.
 """
 
+from budgetune.analysis._candidates import (
+    Pick,
+    budget_points,
+    compressed_variants,
+    pick,
+    rank_recipes,
+)
 from budgetune.analysis._fit import (
     CHINCHILLA_GRID,
     ComputeLawFit,
@@ -39,6 +46,7 @@ from budgetune.analysis._tradeoffs import (
 )
 
 __all__ = [
+    "Pick", "budget_points", "compressed_variants", "pick", "rank_recipes",
     "CHINCHILLA_GRID", "BestSchedule", "ComputeLawFit", "Envelope", "FitError", "FitOptions",
     "FrontierInfo", "Interval", "IsoFlopProfile", "Recommendation", "Results",
     "ScalingLawFit", "best_schedule", "completed_trials", "early_stopped_reports", "envelope",

@@ -1,0 +1,157 @@
+"""Which recipe is best for a budget: the one definition that every command uses.
+
+``budgetune search``'s summary, ``status``, ``best``, ``report`` (and ``search --repeats``, to
+choose what to repeat) all call ``rank_recipes`` and ``pick``; none has a rule of its own.
+
+1. **Budget points** are the evidence (DESIGN.md): reports whose learning rate was annealed for
+   exactly their ``budget_flops`` (``point`` is true: the end of a cosine trial that trained its
+   whole budget, or a WSD cooldown branch). Other reports are curves, never recipes.
+2. A **recipe** is a schedule *without its seed*, trained for a budget point's budget, then
+   compressed to one (sparsity, bits) cell: the trial's own target, or a cell of its compression
+   grid. Each seed of a recipe is one measurement of it.
+3. A recipe's loss is the **mean over its seeds**. Its standard error is the spread between
+   seeds, s/√n, when there are two or more; with one seed it is the evaluation's own standard
+   error (``val_loss_se``: the tokens evaluated), which says nothing of seed noise, so such an
+   answer is labelled "single seed". The 95% interval is mean ± t(n−1)·se (± 1.96·se for one).
+4. Candidates for a query (budget C, size limit M) are recipes with ``budget_flops`` ≤ C whose
+   ``compressed_bytes`` ≤ M. The lowest mean leads; a candidate is **within noise** of it when
+   the difference of means is within 1.96·√(se₁² + se₂²). Among those within noise the
+   **smallest deploy size** is chosen (the lowest mean among equals), and the answer says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from budgetune.analysis._load import Results
+from budgetune.results import ResultsError
+from budgetune.spaces import schedule_fields
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+POINT_KEY = ["search_id", "experiment", "trial_id", "budget_flops"]
+# What decides the trained model, besides its seed: quantization is applied after training, so
+# the schedule's quant_bits is a compression cell like any other, not part of the training.
+TRAINING_FIELDS = [f.name for f in schedule_fields() if f.name not in ("seed", "quant_bits")]
+RECIPE_KEY = ["budget_flops", *TRAINING_FIELDS, "sparsity", "quant_bits"]
+
+
+def budget_points(results: Results) -> pd.DataFrame:
+    """One row per budget point: its report (the final one, if a point was re-reported)."""
+    points = results.reports[results.reports["point"].astype(bool)]
+    return points.sort_values("step").groupby(POINT_KEY, as_index=False).tail(1)
+
+
+def compressed_variants(results: Results) -> pd.DataFrame:
+    """Every (budget point, compression cell) measured: the point's own target and its grid.
+
+    Columns: the point's key, ``seed`` and training fields (``TRAINING_FIELDS``), the cell's
+    ``sparsity`` and ``quant_bits``, ``one_shot`` (pruned beyond what it was trained to),
+    ``loss`` (val_loss_compressed), ``loss_se`` (the point's evaluation standard error),
+    ``compressed_bytes``, and the point's ``n_params_nonemb``, ``tokens``, ``train_flops``."""
+    points = budget_points(results)
+    base = points[POINT_KEY + ["seed", *TRAINING_FIELDS, "n_params_nonemb", "tokens",
+                               "train_flops"]].assign(loss_se=points["val_loss_se"])
+    own = base.assign(sparsity=points["prune_sparsity"].astype(float),
+                      quant_bits=points["quant_bits"].astype(int), one_shot=False,
+                      loss=points["val_loss_compressed"],
+                      compressed_bytes=points["compressed_bytes"])
+    cells = results.grid[POINT_KEY + ["sparsity", "quant_bits", "one_shot",
+                                      "val_loss_compressed", "compressed_bytes"]]
+    grid = base.merge(cells.rename(columns={"val_loss_compressed": "loss"}), on=POINT_KEY)
+    variants = pd.concat([own, grid], ignore_index=True)
+    # A grid cell at the trial's own target is the same measurement as its report: keep one.
+    variants = variants.drop_duplicates(POINT_KEY + ["sparsity", "quant_bits"], keep="first")
+    return variants.reset_index(drop=True)
+
+
+def _interval(mean: float, se: float, n: int) -> tuple[float, float]:
+    half = (stats.t.ppf(0.975, n - 1) if n >= 2 else Z_95) * se
+    return mean - half, mean + half
+
+
+def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFrame:
+    """Recipes (seeds pooled), best first, within ``max_bytes`` when given.
+
+    Columns: ``RECIPE_KEY`` (the training fields, then the cell's sparsity and bits),
+    ``loss_mean``, ``loss_se``, ``loss_low``, ``loss_high``, ``n_seeds``, ``seeds`` (tuple),
+    ``one_shot``, ``compressed_bytes`` (largest over seeds), ``n_params_nonemb``, ``tokens``,
+    ``train_flops``, and the search_id/experiment/trial_id of its best seed (where to find its
+    weights and curves)."""
+    variants = compressed_variants(results)
+    if max_bytes is not None:
+        variants = variants[variants["compressed_bytes"] <= max_bytes]
+    if variants.empty:
+        return variants.assign(loss_mean=[], loss_se=[], loss_low=[], loss_high=[],
+                               n_seeds=[], seeds=[])
+    rows = []
+    for key, g in variants.groupby(RECIPE_KEY, sort=False, dropna=False):
+        g = g.sort_values("loss")
+        n = int(g["seed"].nunique())
+        per_seed = g.groupby("seed")["loss"].mean()
+        mean = float(per_seed.mean())
+        se = float(per_seed.std(ddof=1) / np.sqrt(n)) if n >= 2 else float(
+            g["loss_se"].iloc[0])
+        low, high = _interval(mean, se, n)
+        top = g.iloc[0]
+        rows.append({**dict(zip(RECIPE_KEY, key)), "loss_mean": mean, "loss_se": se,
+                     "loss_low": low, "loss_high": high, "n_seeds": n,
+                     "seeds": tuple(sorted(int(x) for x in g["seed"].unique())),
+                     "one_shot": bool(g["one_shot"].any()),
+                     "compressed_bytes": int(g["compressed_bytes"].max()),
+                     "n_params_nonemb": float(g["n_params_nonemb"].mean()),
+                     "tokens": float(g["tokens"].mean()),
+                     "train_flops": float(g["train_flops"].mean()),
+                     "search_id": top["search_id"], "experiment": top["experiment"],
+                     "trial_id": top["trial_id"]})
+    ranked = pd.DataFrame(rows).sort_values(["loss_mean", "compressed_bytes"], kind="stable")
+    return ranked.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The answer for one budget and size limit, with what it rests on."""
+
+    budget_flops: float  # the budget asked about
+    max_bytes: float | None  # the size limit applied (None: none)
+    winner: dict  # the chosen recipe (a row of rank_recipes)
+    lowest: dict  # the recipe of lowest mean loss (the winner unless a smaller one ties it)
+    within_noise: list[dict]  # recipes within noise of the lowest, the lowest included
+    n_candidates: int  # recipes within the budget and the size limit
+    smaller_preferred: bool  # the winner is not the lowest: smaller, and within noise of it
+
+    @property
+    def basis(self) -> str:
+        """What the winner's loss rests on: 'single seed' or 'mean of k seeds'."""
+        n = int(self.winner["n_seeds"])
+        return "single seed" if n == 1 else f"mean of {n} seeds"
+
+
+def pick(ranked: pd.DataFrame, budget_flops: float, max_bytes: float | None = None) -> Pick:
+    """Choose among ``rank_recipes(...)`` rows for a budget (rule 4 of the module docstring)."""
+    pool = ranked[ranked["budget_flops"] <= budget_flops]
+    if max_bytes is not None:
+        pool = pool[pool["compressed_bytes"] <= max_bytes]
+    if pool.empty:
+        raise ResultsError(
+            f"No budget point within {budget_flops:.3g} FLOPs"
+            + (f" fits in {max_bytes / 1e6:.3g} MB" if max_bytes is not None else "")
+            + "; ask about a larger budget"
+            + (" or a larger --max-mb" if max_bytes is not None else "")
+            + ", or run a search that covers it.")
+    pool = pool.sort_values(["loss_mean", "compressed_bytes"], kind="stable")
+    lowest = pool.iloc[0]
+    gap = pool["loss_mean"] - lowest["loss_mean"]
+    noise = Z_95 * np.sqrt(pool["loss_se"].fillna(0) ** 2 + float(lowest["loss_se"] or 0) ** 2)
+    near = pool[gap <= noise]
+    winner = near.sort_values(["compressed_bytes", "loss_mean"], kind="stable").iloc[0]
+    return Pick(float(budget_flops), max_bytes, _row(winner), _row(lowest),
+                [_row(r) for _, r in near.iterrows()], len(pool),
+                bool(winner.name != lowest.name))
+
+
+def _row(row: pd.Series) -> dict:
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}

@@ -1,0 +1,82 @@
+"""The one definition of "best": budget points, recipes pooled over seeds, within-noise picks."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from budgetune.analysis import Results
+from budgetune.analysis._candidates import pick, rank_recipes
+from budgetune.results import GRID, REPORTS, TRIALS, ResultsError
+from budgetune.spaces import Schedule
+
+
+def _report(trial_id, schedule, loss, *, se=0.01, nbytes=1_000_000, point=True,
+            budget=1e12, step=100):
+    return {**schedule.to_dict(), "search_id": "s", "experiment": "e", "trial_id": trial_id,
+            "budget_flops": budget, "corpus_id": "c", "schema_version": 2,
+            "budgetune_version": "t", "point": point, "step": step, "tokens": 1000,
+            "epochs": 0.1, "train_flops": budget, "spent_flops": budget, "eval_flops": 1.0,
+            "eval_tokens": 8192, "wall_s": 1.0, "train_s": 1.0, "current_lr": 1e-3,
+            "train_loss": loss, "n_params": 10, "n_params_nonemb": 5, "shared": False,
+            "val_loss": loss, "val_loss_se": se, "unigram_loss": 7.0,
+            "val_loss_compressed": loss, "compressed_bytes": nbytes, "sparsity": 0.0,
+            "feasible": True, "completed": point}
+
+
+def _results(reports, grid=()):
+    frame = pd.DataFrame(reports, columns=REPORTS.columns)
+    return Results(frame, pd.DataFrame(columns=TRIALS.columns),
+                   pd.DataFrame(list(grid), columns=GRID.columns))
+
+
+def test_seeds_of_a_recipe_are_pooled_with_a_t_interval():
+    a = Schedule(d_model=64)
+    ranked = rank_recipes(_results([_report("t0", a, 3.0), _report("t1", a.replace(seed=1), 3.2),
+                                    _report("t2", a.replace(seed=2), 3.1)]))
+    assert len(ranked) == 1
+    row = ranked.iloc[0]
+    assert row["n_seeds"] == 3 and row["loss_mean"] == pytest.approx(3.1)
+    assert row["loss_se"] == pytest.approx(0.1 / math.sqrt(3))
+    assert row["loss_high"] - row["loss_mean"] == pytest.approx(4.302653 * 0.1 / math.sqrt(3))
+
+
+def test_a_smaller_recipe_within_noise_is_preferred_and_says_so():
+    big, small = Schedule(d_model=128), Schedule(d_model=64)
+    ranked = rank_recipes(_results([_report("t0", big, 3.000, nbytes=2_000_000),
+                                    _report("t1", small, 3.010, nbytes=500_000)]))
+    p = pick(ranked, 1e12)
+    assert p.lowest["d_model"] == 128 and p.winner["d_model"] == 64
+    assert p.smaller_preferred and len(p.within_noise) == 2 and p.basis == "single seed"
+
+
+def test_a_clearly_better_recipe_wins_over_a_smaller_one():
+    big, small = Schedule(d_model=128), Schedule(d_model=64)
+    ranked = rank_recipes(_results([_report("t0", big, 3.0, nbytes=2_000_000),
+                                    _report("t1", small, 3.5, nbytes=500_000)]))
+    p = pick(ranked, 1e12)
+    assert p.winner["d_model"] == 128 and not p.smaller_preferred and len(p.within_noise) == 1
+
+
+def test_only_budget_points_within_budget_and_size_are_candidates():
+    a = Schedule(d_model=64)
+    reports = [_report("t0", a, 2.0, point=False, step=50),  # un-annealed: never a recipe
+               _report("t0", a, 3.0), _report("t1", a.replace(d_model=128), 2.5,
+                                                budget=3e12, nbytes=9_000_000)]
+    ranked = rank_recipes(_results(reports))
+    assert len(ranked) == 2 and ranked["loss_mean"].min() == 2.5
+    assert pick(ranked, 1e12).winner["loss_mean"] == 3.0  # the 3e12 point is over budget
+    assert pick(ranked, 1e13, max_bytes=5e6).winner["d_model"] == 64
+    with pytest.raises(ResultsError, match="fits in 0.1 MB"):
+        pick(ranked, 1e13, max_bytes=1e5)
+
+
+def test_grid_cells_are_recipes_of_their_own_compression():
+    a = Schedule(d_model=64)
+    cell = {"search_id": "s", "experiment": "e", "trial_id": "t0", "budget_flops": 1e12,
+            "corpus_id": "c", "schema_version": 2, "budgetune_version": "t", "sparsity": 0.5,
+            "quant_bits": 4, "val_loss_compressed": 3.05, "compressed_bytes": 200_000,
+            "one_shot": True}
+    ranked = rank_recipes(_results([_report("t0", a, 3.0)], [cell]))
+    assert sorted(zip(ranked["sparsity"], ranked["quant_bits"])) == [(0.0, 32), (0.5, 4)]
+    assert pick(ranked, 1e12, max_bytes=500_000).winner["one_shot"]
