@@ -5,6 +5,7 @@ Built on pyarrow alone; the search writes through it and analysis reads through 
 
 from budgetune.results._schema import (
     GRID,
+    READABLE_SCHEMAS,
     REPORTS,
     SCHEMA_VERSION,
     STOP_REASONS,
@@ -28,7 +29,8 @@ from budgetune.results._store import (
 )
 
 __all__ = [
-    "GRID", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS", "TRIAL_STATUSES",
+    "GRID", "READABLE_SCHEMAS", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS",
+    "TRIAL_STATUSES",
     "SPEC_FILE", "SearchStatus", "format_status", "search_status",
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
 ]
