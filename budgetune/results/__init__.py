@@ -13,6 +13,7 @@ from budgetune.results._schema import (
     TRIAL_STATUSES,
     TRIALS,
     TableSpec,
+    schema_1_search_id,
 )
 from budgetune.results._status import (
     SPEC_FILE,
@@ -29,8 +30,8 @@ from budgetune.results._store import (
 )
 
 __all__ = [
-    "GRID", "READABLE_SCHEMAS", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS",
-    "TRIAL_STATUSES",
+    "GRID", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS", "TRIAL_STATUSES",
     "SPEC_FILE", "SearchStatus", "format_status", "search_status",
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
+    "READABLE_SCHEMAS", "schema_1_search_id",
 ]
