@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from budgetune.results import SCHEMA_VERSION, ResultsError, read_table, search_folders
+from budgetune.results import (
+    READABLE_SCHEMAS,
+    SCHEMA_VERSION,
+    ResultsError,
+    read_table,
+    search_folders,
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def load_results(root: str | os.PathLike, name: str | None = None,
                            "trial to report, or check the search's log.")
     for frame in tables.values():
         versions = set(frame["schema_version"].unique())
-        if versions - {SCHEMA_VERSION}:
+        if versions - set(READABLE_SCHEMAS):
             raise ResultsError(f"Results of schema versions {sorted(versions)} cannot be read "
                                f"by this budgetune (schema {SCHEMA_VERSION}); use the "
                                "budgetune version that wrote them.")

@@ -5,6 +5,7 @@ Built on pyarrow alone; the search writes through it and analysis reads through 
 
 from budgetune.results._schema import (
     GRID,
+    READABLE_SCHEMAS,
     REPORTS,
     SCHEMA_VERSION,
     STOP_REASONS,
@@ -12,6 +13,7 @@ from budgetune.results._schema import (
     TRIAL_STATUSES,
     TRIALS,
     TableSpec,
+    schema_1_search_id,
 )
 from budgetune.results._status import (
     SPEC_FILE,
@@ -31,4 +33,5 @@ __all__ = [
     "GRID", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS", "TRIAL_STATUSES",
     "SPEC_FILE", "SearchStatus", "format_status", "search_status",
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
+    "READABLE_SCHEMAS", "schema_1_search_id",
 ]

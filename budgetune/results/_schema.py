@@ -9,8 +9,9 @@ Schema 2 (budgetune 0.2) added ``search_id`` (a unique id made when a search sta
 searches in one folder are never joined), ``point`` (the row is a budget point: its learning
 rate was annealed for ``budget_flops``), ``spent_flops`` (FLOPs the trial really spent so far)
 and ``val_loss_se``/``eval_tokens`` (the standard error of ``val_loss`` over the evaluated
-tokens, and how many). Tables of schema 1 still load: ``budgetune.results`` fills those columns
-in as schema 1 meant them (see ``_store.upgrade_part``).
+tokens, and how many). Tables of schema 1 still load: ``read_table`` upgrades each schema-1
+part as it reads it (``upgrade_schema_1``), filling those columns in as schema 1 meant them;
+its rows keep ``schema_version`` 1, which says what wrote them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from budgetune.spaces import Schedule
 
@@ -85,3 +87,43 @@ GRID = TableSpec("grid", ("search_id", "experiment", "trial_id", "budget_flops",
     ]))
 
 TABLES = {spec.name: spec for spec in (REPORTS, TRIALS, GRID)}
+
+ADDED_IN_SCHEMA_2 = {"reports": ("search_id", "point", "spent_flops", "val_loss_se",
+                                 "eval_tokens"),
+                     "trials": ("search_id", "spent_flops"),
+                     "grid": ("search_id",)}
+
+
+def schema_1_columns(spec: TableSpec) -> list[str]:
+    """The columns a part of ``spec``'s table had in schema 1 (budgetune 0.1)."""
+    return [c for c in spec.columns if c not in ADDED_IN_SCHEMA_2[spec.name]]
+
+
+def schema_1_search_id(folder_name: str) -> str:
+    """The ``search_id`` of a schema-1 search: 0.1 ran one search per folder, named by it."""
+    return f"schema1:{folder_name}"
+
+
+def upgrade_schema_1(spec: TableSpec, part: pa.Table, search_id: str) -> pa.Table:
+    """A schema-1 part of ``spec``'s table with the columns schema 2 added, as 0.1 meant them.
+
+    - ``search_id``: ``schema_1_search_id(<search folder name>)``, the same for every part of
+      the folder, so the folder's rows join each other and nothing else;
+    - ``point`` = ``completed``: 0.1 ran cosine trials only, whose budget point is the report
+      that completed the budget;
+    - ``spent_flops`` = ``train_flops``: 0.1 trained no cooldown branches;
+    - ``val_loss_se`` = NaN: 0.1 did not measure it;
+    - ``eval_tokens`` = 0, meaning "not recorded" (the search writes 0 too when a trial does not
+      say); 0 rather than null keeps the column int64, and no count of windows is claimed.
+    """
+    n = part.num_rows
+    fills = {"search_id": pa.repeat(pa.scalar(search_id, pa.string()), n),
+             "val_loss_se": pa.repeat(pa.scalar(float("nan"), pa.float64()), n),
+             "eval_tokens": pa.repeat(pa.scalar(0, pa.int64()), n)}
+    if "completed" in part.column_names:
+        fills["point"] = part["completed"]
+    if "train_flops" in part.column_names:
+        fills["spent_flops"] = pc.cast(part["train_flops"], pa.float64())
+    for column in ADDED_IN_SCHEMA_2[spec.name]:
+        part = part.append_column(column, fills[column])
+    return part

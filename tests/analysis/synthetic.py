@@ -7,6 +7,7 @@ import numpy as np
 from budgetune.results import SCHEMA_VERSION, ResultsWriter
 from budgetune.spaces import Schedule
 
+SEARCH_ID = "synthetic0001"
 TRUE_LAW = {"E": 1.7, "A": 400.0, "B": 1500.0, "alpha": 0.34, "beta": 0.28}
 
 
@@ -16,8 +17,8 @@ def law(n, d, p=TRUE_LAW):
 
 def _base(experiment: str, trial_id: str, budget: float, schedule: Schedule,
           corpus_id: str) -> dict:
-    return {"experiment": experiment, "trial_id": trial_id, "budget_flops": budget,
-            "corpus_id": corpus_id, "schema_version": SCHEMA_VERSION,
+    return {"search_id": SEARCH_ID, "experiment": experiment, "trial_id": trial_id,
+            "budget_flops": budget, "corpus_id": corpus_id, "schema_version": SCHEMA_VERSION,
             "budgetune_version": "test", **schedule.to_dict()}
 
 
@@ -34,22 +35,26 @@ def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
         loss = loss_curve(frac) if loss_curve else final_loss + 0.3 * (1 - frac)
         reports.append({
             **base, "step": step, "tokens": int(tokens_final * frac), "epochs": 0.1 * frac,
-            "train_flops": budget * frac, "eval_flops": 1e9 * (k + 1), "wall_s": 1.0 + k,
+            "train_flops": budget * frac, "spent_flops": budget * frac, "eval_tokens": 8192,
+            "point": frac == 1.0 and status == "done", "val_loss_se": 0.01,
+            "eval_flops": 1e9 * (k + 1), "wall_s": 1.0 + k,
             "train_s": 0.9 + k, "current_lr": 1e-3, "train_loss": loss, "n_params": int(n * 1.2),
             "n_params_nonemb": int(n), "shared": False, "val_loss": loss, "unigram_loss": 7.0,
             "val_loss_compressed": loss, "compressed_bytes": int(bytes_ or 4 * n * 1.2),
             "sparsity": sparsity, "feasible": True, "completed": frac == 1.0,
         })
     trial = {**base, "status": status, "stop_reason": stop_reason, "last_step": steps[-1],
-             "train_flops": budget, "val_loss_compressed": reports[-1]["val_loss_compressed"],
+             "train_flops": budget, "spent_flops": budget,
+             "val_loss_compressed": reports[-1]["val_loss_compressed"],
              "node": "node-0"}
     return reports, trial
 
 
 def grid_row(experiment, trial_id, budget, sparsity, bits, loss, nbytes, one_shot,
              corpus_id="c0"):
-    return {"experiment": experiment, "trial_id": trial_id, "budget_flops": budget,
-            "corpus_id": corpus_id, "schema_version": SCHEMA_VERSION, "budgetune_version": "t",
+    return {"search_id": SEARCH_ID, "experiment": experiment, "trial_id": trial_id,
+            "budget_flops": budget, "corpus_id": corpus_id, "schema_version": SCHEMA_VERSION,
+            "budgetune_version": "t",
             "sparsity": sparsity, "quant_bits": bits, "val_loss_compressed": loss,
             "compressed_bytes": nbytes, "one_shot": one_shot}
 

@@ -1,12 +1,20 @@
 """Loading results: the evidence rules, and clear errors for every way a table can be wrong."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from budgetune.analysis import completed_trials, early_stopped_reports, load_results
+from budgetune.analysis import load_results
 from budgetune.results import ResultsError, ResultsWriter, part_files, read_table
 from tests.analysis.synthetic import trial_rows, write
+
+V1 = Path(__file__).parents[1] / "data" / "results_v1"  # a search written by budgetune 0.1
 
 
 def _two_trials(root, corpus="c0"):
@@ -16,13 +24,27 @@ def _two_trials(root, corpus="c0"):
     write(root, "s1", r1 + r2, [t1, t2])
 
 
-def test_completed_trials_are_the_recipes_and_early_stopped_ones_are_kept_apart(tmp_path):
+def test_every_report_of_every_search_folder_is_loaded(tmp_path):
     _two_trials(tmp_path)
+    r, t = trial_rows("f", "c", 1e12, 1e5, 3.0)
+    write(tmp_path, "s2", r, [t])
     results = load_results(tmp_path)
-    done = completed_trials(results)
-    assert list(done["trial_id"]) == ["a"]
-    assert done["N"].iloc[0] == 1e5 and done["D"].iloc[0] == int(1e12 / 6e5)
-    assert set(early_stopped_reports(results)["trial_id"]) == {"b"}
+    assert sorted(results.trials["trial_id"]) == ["a", "b", "c"]
+    assert len(results.reports) == 3 + 1 + 3
+
+
+def test_a_search_written_by_0_1_still_loads_and_answers_best():
+    results = load_results(V1)
+    assert (len(results.reports), len(results.trials), len(results.grid)) == (9, 3, 21)
+    assert set(results.reports["schema_version"]) == {1}
+    assert set(results.reports["search_id"]) == {"schema1:results_v1"}
+    assert list(results.reports["point"]) == list(results.reports["completed"])
+    out = subprocess.run(
+        [sys.executable, "-m", "budgetune.cli", "best", "--budget", "2e11", "--results",
+         str(V1), "--json"], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["trial_id"] in set(results.trials["trial_id"])
 
 
 def test_duplicate_keys_keep_the_newest_row(tmp_path):
