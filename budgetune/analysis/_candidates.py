@@ -132,16 +132,19 @@ class Pick:
 
 def pick(ranked: pd.DataFrame, budget_flops: float, max_bytes: float | None = None) -> Pick:
     """Choose among ``rank_recipes(...)`` rows for a budget (rule 4 of the module docstring)."""
-    pool = ranked[ranked["budget_flops"] <= budget_flops]
+    within = ranked[ranked["budget_flops"] <= budget_flops]
+    if within.empty:
+        low = f" (the smallest is {ranked['budget_flops'].min():.3g})" if len(ranked) else ""
+        raise ResultsError(f"No budget point has a budget <= {budget_flops:.3g} FLOPs{low}; "
+                           "ask about a larger budget or run a search at this one.")
+    pool = within
     if max_bytes is not None:
         pool = pool[pool["compressed_bytes"] <= max_bytes]
     if pool.empty:
         raise ResultsError(
-            f"No budget point within {budget_flops:.3g} FLOPs"
-            + (f" fits in {max_bytes / 1e6:.3g} MB" if max_bytes is not None else "")
-            + "; ask about a larger budget"
-            + (" or a larger --max-mb" if max_bytes is not None else "")
-            + ", or run a search that covers it.")
+            f"No budget point within {budget_flops:.3g} FLOPs fits in {max_bytes / 1e6:.3g} MB "
+            f"(the smallest is {within['compressed_bytes'].min() / 1e6:.3g} MB); raise "
+            "--max-mb, or search with it.")
     pool = pool.sort_values(["loss_mean", "compressed_bytes"], kind="stable")
     lowest = pool.iloc[0]
     gap = pool["loss_mean"] - lowest["loss_mean"]

@@ -13,12 +13,7 @@ from budgetune.results._schema import (
     TRIALS,
     TableSpec,
 )
-from budgetune.results._status import (
-    SPEC_FILE,
-    SearchStatus,
-    format_status,
-    search_status,
-)
+from budgetune.results._status import SPEC_FILE, read_search_spec
 from budgetune.results._store import (
     ResultsError,
     ResultsWriter,
@@ -29,6 +24,6 @@ from budgetune.results._store import (
 
 __all__ = [
     "GRID", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS", "TRIAL_STATUSES",
-    "SPEC_FILE", "SearchStatus", "format_status", "search_status",
+    "SPEC_FILE", "read_search_spec",
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
 ]

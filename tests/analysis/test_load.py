@@ -4,8 +4,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from budgetune.analysis import completed_trials, early_stopped_reports, load_results
+from budgetune.analysis import budget_points, load_results
+from budgetune.flops import plan_steps, tokens_per_step
 from budgetune.results import ResultsError, ResultsWriter, part_files, read_table
+from budgetune.spaces import Schedule
 from tests.analysis.synthetic import trial_rows, write
 
 
@@ -16,13 +18,14 @@ def _two_trials(root, corpus="c0"):
     write(root, "s1", r1 + r2, [t1, t2])
 
 
-def test_completed_trials_are_the_recipes_and_early_stopped_ones_are_kept_apart(tmp_path):
+def test_only_the_completed_trial_gives_a_budget_point_with_the_trainers_tokens(tmp_path):
     _two_trials(tmp_path)
     results = load_results(tmp_path)
-    done = completed_trials(results)
-    assert list(done["trial_id"]) == ["a"]
-    assert done["N"].iloc[0] == 1e5 and done["D"].iloc[0] == int(1e12 / 6e5)
-    assert set(early_stopped_reports(results)["trial_id"]) == {"b"}
+    points = budget_points(results)
+    assert list(points["trial_id"]) == ["a"]  # the stopped trial gives curves only
+    s = Schedule()
+    assert points["tokens"].iloc[0] == plan_steps(s, 1e12) * tokens_per_step(s)
+    assert set(results.reports.loc[~results.reports["point"], "trial_id"]) == {"a", "b"}
 
 
 def test_duplicate_keys_keep_the_newest_row(tmp_path):
@@ -92,8 +95,6 @@ def test_unknown_missing_and_mistyped_columns_are_refused(tmp_path):
 
 
 def test_two_model_families_need_a_choice(tmp_path):
-    from budgetune.spaces import Schedule
-
     r1, t1 = trial_rows("e", "a", 1e12, 1e5, 3.0)
     r2, t2 = trial_rows("e", "b", 1e12, 1e5, 3.0, schedule=Schedule(model="bert"))
     write(tmp_path, "s", r1 + r2, [t1, t2])
