@@ -145,7 +145,8 @@ def _recipe_text(r: dict) -> str:
     return (f"d_model={r['d_model']} n_layers={r['n_layers']} share_fraction="
             f"{r['share_fraction']} lr={r['lr']:.3g} at {r['budget_flops']:.3g} FLOPs, sparsity "
             f"{r['sparsity']:.2f} at {r['quant_bits']} bits: {r['loss_mean']:.4f} "
-            f"[{r['loss_low']:.4f}, {r['loss_high']:.4f}], {r['compressed_bytes'] / 1e6:.3f} MB")
+            f"[{r['loss_low']:.4f}, {r['loss_high']:.4f}], {r['compressed_bytes'] / 1e6:.3f} MB"
+            f" ({r['n_seeds']} seed{'s' * (r['n_seeds'] != 1)})")
 
 
 def format_best(best) -> str:
@@ -162,10 +163,12 @@ def format_best(best) -> str:
         f"{s['share_unit']} lr={s['lr']} for {best.trained_budget_flops:.3g} FLOPs, then "
         f"compress to sparsity {best.sparsity:.2f} at {best.quant_bits} bits"
         + (" (one-shot beyond the trained sparsity)" if best.one_shot else ""),
-        f"  val_loss_compressed {best.val_loss_compressed:.4f} nats, 95% [{lo:.4f}, {hi:.4f}]"
-        f" ({best.basis}"
-        + (": the interval is the evaluation's alone, not seed noise" if best.n_seeds == 1
-           else "") + f"), {best.compressed_bytes / 1e6:.3f} MB  "
+        f"  val_loss_compressed {best.val_loss_compressed:.4f} nats, "
+        + (f"95% [{lo:.4f}, {hi:.4f}] ({best.basis}" + (
+            ": the interval is the evaluation's alone, not seed noise" if best.n_seeds == 1
+            else "") if lo is not None and math.isfinite(lo) else
+           f"no interval ({best.basis}, no standard error recorded")
+        + f"), {best.compressed_bytes / 1e6:.3f} MB  "
         f"[{best.search_id}/{best.experiment}/{best.trial_id}]"]
     if len(best.within_noise) > 1:
         lines.append(f"  {len(best.within_noise)} recipes are within noise of the lowest loss "

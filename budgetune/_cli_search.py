@@ -124,10 +124,11 @@ def _print_summary(spec: SearchSpec) -> None:
         load_results,
         write_plots,
     )
+    from budgetune.analysis._status import NO_SEARCH_LIMIT, SEARCH_LIMIT
 
     results = load_results(spec.results, spec.name)
     paths, _ = write_plots(results, spec.folder() / "plots", max_bytes=spec.max_bytes)
-    source = "the search's --max-mb" if spec.max_mb is not None else "the search had none"
+    source = SEARCH_LIMIT if spec.max_mb is not None else NO_SEARCH_LIMIT
     print(f"\nbest schedule per budget (budget points, val_loss_compressed; size limit "
           f"{describe_limit(spec.max_bytes, source)}):")
     print(BEST_HEADER)
@@ -139,15 +140,15 @@ def _print_summary(spec: SearchSpec) -> None:
 def _run_status(args) -> int:
     from dataclasses import asdict
 
-    from budgetune.analysis import format_status, search_status
+    from budgetune.analysis import format_status, json_safe, search_status
 
     statuses = search_status(args.results, args.name)
     if args.json:
-        print(json.dumps([{"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
+        print(json.dumps(json_safe([{"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
                            "max_bytes": s.max_bytes, "size_limit": s.size_limit,
                            "experiments": [asdict(e) for e in s.experiments],
                            "best": [asdict(b) for b in s.best]}
-                          for s in statuses], default=str))
+                          for s in statuses]), default=str))
     else:
         print(format_status(statuses))
     return 0

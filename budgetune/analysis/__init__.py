@@ -39,6 +39,7 @@ from budgetune.analysis._query import (
     best_schedule,
     describe_limit,
     extrapolation_text,
+    json_safe,
 )
 from budgetune.analysis._report import write_plots, write_report
 from budgetune.analysis._status import (
@@ -65,7 +66,7 @@ __all__ = [
     "BEST_HEADER", "BudgetBest", "ExperimentStatus", "SearchStatus", "budget_best",
     "format_best_line", "format_status",
     "saved_size_limit", "search_status",
-    "FrontierValue", "best_per_size", "describe_limit", "extrapolation_text",
+    "FrontierValue", "best_per_size", "describe_limit", "extrapolation_text", "json_safe",
     "Pick", "budget_points", "compressed_variants", "pick", "rank_recipes",
     "CHINCHILLA_GRID", "BestSchedule", "ComputeLawFit", "Envelope", "FitError", "FitOptions",
     "FrontierInfo", "Interval", "IsoFlopProfile", "Recommendation", "Results",

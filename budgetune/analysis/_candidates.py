@@ -148,7 +148,9 @@ def pick(ranked: pd.DataFrame, budget_flops: float, max_bytes: float | None = No
     pool = pool.sort_values(["loss_mean", "compressed_bytes"], kind="stable")
     lowest = pool.iloc[0]
     gap = pool["loss_mean"] - lowest["loss_mean"]
-    noise = Z_95 * np.sqrt(pool["loss_se"].fillna(0) ** 2 + float(lowest["loss_se"] or 0) ** 2)
+    # A recipe without a standard error (a table that recorded none) is judged on its mean.
+    se_low = 0.0 if pd.isna(lowest["loss_se"]) else float(lowest["loss_se"])
+    noise = Z_95 * np.sqrt(pool["loss_se"].fillna(0) ** 2 + se_low**2)
     near = pool[gap <= noise]
     winner = near.sort_values(["compressed_bytes", "loss_mean"], kind="stable").iloc[0]
     return Pick(float(budget_flops), max_bytes, _row(winner), _row(lowest),

@@ -69,7 +69,9 @@ class BestSchedule:
       that wins (``one_shot``: pruned beyond what it was trained to, no fine-tuning).
     - ``val_loss_compressed``: the winner's mean loss over its seeds; ``loss_interval``: its
       95% interval [low, high]; ``loss_se``; ``n_seeds``, ``seeds``; ``basis``: "single seed"
-      (the interval is the evaluation's alone) or "mean of k seeds".
+      (the interval is the evaluation's alone) or "mean of k seeds". Where the table holds no
+      standard error (a single seed evaluated by an older trainer) the interval's bounds and
+      ``loss_se`` are null. Every non-finite number in the object is null.
     - ``search_id``, ``experiment``, ``trial_id``: where the winner's best seed lies.
     - ``within_noise``: every recipe within noise of the lowest mean (the winner included),
       each with its training fields, cell and loss statistics; ``lowest_loss``: the lowest
@@ -116,7 +118,20 @@ class BestSchedule:
     recommendation: Recommendation
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """Plain JSON types; a figure that is not a finite number (no standard error was
+        recorded) is null."""
+        return json_safe(asdict(self))
+
+
+def json_safe(value: object) -> object:
+    """``value`` with every non-finite float as None (JSON has no NaN), tuples as lists."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def describe_limit(max_bytes: float | None, source: str | None = None) -> str:

@@ -62,6 +62,11 @@ class SearchStatus:
         return sum(e.train_flops for e in self.experiments)
 
 
+SEARCH_LIMIT = "the search's --max-mb"
+NO_SEARCH_LIMIT = "the search had no --max-mb"
+NO_SPEC = "no search.json saved a --max-mb"
+
+
 def saved_size_limit(root: str | Path, name: str | None = None) -> tuple[float | None, str]:
     """(max_bytes, where it came from): the searches' saved ``--max-mb``, the default limit
     of every query about them. Searches saved with different limits need a choice."""
@@ -69,14 +74,14 @@ def saved_size_limit(root: str | Path, name: str | None = None) -> tuple[float |
     specs = [s for s in (read_search_spec(f) for f in folders) if s is not None]
     limits = sorted({s.get("max_mb") for s in specs}, key=lambda x: (x is not None, x or 0))
     if not limits:
-        return None, "no search.json saved a --max-mb"
+        return None, NO_SPEC
     if len(limits) > 1:
         shown = ["none" if x is None else f"{x:g} MB" for x in limits]
         raise ValueError(f"The searches under {str(root)!r} were run with different size "
                          f"limits {shown}; pass --name, --max-mb or --no-size-limit.")
     if limits[0] is None:
-        return None, "the search's, which had no --max-mb"
-    return float(limits[0]) * 1e6, "the search's --max-mb"
+        return None, NO_SEARCH_LIMIT
+    return float(limits[0]) * 1e6, SEARCH_LIMIT
 
 
 def _experiment_status(name: str, trials) -> ExperimentStatus:
@@ -128,8 +133,7 @@ def search_status(root: str | Path, name: str | None = None) -> list[SearchStatu
             trials["experiment"] == e, "budget_flops"].iloc[0])
         max_mb = (spec or {}).get("max_mb")
         max_bytes = None if max_mb is None else float(max_mb) * 1e6
-        source = ("the search's --max-mb" if max_mb is not None else
-                  "the search had no --max-mb" if spec else "no search.json")
+        source = SEARCH_LIMIT if max_mb is not None else NO_SEARCH_LIMIT if spec else NO_SPEC
         budgets = sorted((spec or {}).get("budgets") or set(results.reports.loc[
             results.reports["point"].astype(bool), "budget_flops"]))
         out.append(SearchStatus(folder.name, folder, spec, max_bytes,
@@ -144,8 +148,10 @@ def format_best_line(b: BudgetBest) -> str:
     if b.reason is not None:
         return f"  {b.budget_flops:>9.3g}  none: {b.reason}"
     mark = " (smallest within noise)" if b.smaller_preferred else ""
+    interval = (f"[{b.loss_low:.4f}, {b.loss_high:.4f}]" if math.isfinite(b.loss_low)
+                else f"{'no interval':>16}")
     return (f"  {b.budget_flops:>9.3g} {b.d_model:>7} {b.n_layers:>8} {b.sparsity:>8.2f} "
-            f"{b.quant_bits:>4} {b.loss_mean:>8.4f} [{b.loss_low:.4f}, {b.loss_high:.4f}] "
+            f"{b.quant_bits:>4} {b.loss_mean:>8.4f} {interval} "
             f"{b.compressed_bytes / 1e6:>6.2f}  {b.basis}{mark}  {b.trial_id}")
 
 
