@@ -79,14 +79,14 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
     Columns: ``RECIPE_KEY`` (the training fields, then the cell's sparsity and bits),
     ``loss_mean``, ``loss_se``, ``loss_low``, ``loss_high``, ``n_seeds``, ``seeds`` (tuple),
     ``one_shot``, ``compressed_bytes`` (largest over seeds), ``n_params_nonemb``, ``tokens``,
-    ``train_flops``, and the search_id/experiment/trial_id of its best seed (where to find its
-    weights and curves)."""
+    ``train_flops``, and the search_id/experiment/trial_id and ``best_seed`` of its best seed
+    (where to find its weights and curves)."""
     variants = compressed_variants(results)
     if max_bytes is not None:
         variants = variants[variants["compressed_bytes"] <= max_bytes]
     if variants.empty:
         return variants.assign(loss_mean=[], loss_se=[], loss_low=[], loss_high=[],
-                               n_seeds=[], seeds=[])
+                               n_seeds=[], seeds=[], best_seed=[])
     rows = []
     for key, g in variants.groupby(RECIPE_KEY, sort=False, dropna=False):
         g = g.sort_values("loss")
@@ -106,7 +106,7 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
                      "tokens": float(g["tokens"].mean()),
                      "train_flops": float(g["train_flops"].mean()),
                      "search_id": top["search_id"], "experiment": top["experiment"],
-                     "trial_id": top["trial_id"]})
+                     "trial_id": top["trial_id"], "best_seed": int(top["seed"])})
     ranked = pd.DataFrame(rows).sort_values(["loss_mean", "compressed_bytes"], kind="stable")
     return ranked.reset_index(drop=True)
 

@@ -156,7 +156,7 @@ def best_schedule(results: Results, budget_flops: float, max_bytes: float | None
     p = pick(rank_recipes(results), budget_flops, max_bytes)
     w = p.winner
     schedule = {f.name: w.get(f.name) for f in schedule_fields()}
-    schedule["seed"] = int(min(w["seeds"])) if w["seeds"] else 0
+    schedule["seed"] = int(w["best_seed"])  # the seed of trial_id
     factor = budget_flops / info.largest_budget
     beyond = factor > 1
     return BestSchedule(

@@ -89,3 +89,18 @@ def test_share_effect_groups_final_losses_by_fraction(tmp_path):
     (effect,) = share_effect(load_results(tmp_path))
     assert list(effect.fractions) == [0.0, 0.1]
     assert list(effect.mean_loss) == pytest.approx([3.1, 2.9])
+
+
+def test_a_size_limited_envelope_is_of_the_best_recipe_within_the_limit(tmp_path):
+    """Item 8: the frontier value under --max-mb is the envelope of what fits, not of all."""
+    from budgetune.analysis import best_schedule
+
+    results = load_results(law_results(tmp_path, noise=0.002))
+    free, limited = frontier(results), frontier(results, max_bytes=5e6)
+    assert (limited.best["compressed_bytes"] <= 5e6).all()
+    assert (free.best["compressed_bytes"] > 5e6).any()
+    assert limited.envelope.loss[-1] > free.envelope.loss[-1] + 0.05
+    ask_free = best_schedule(results, 1e17, info=free)
+    ask_limited = best_schedule(results, 1e17, max_bytes=5e6, info=limited)
+    assert ask_limited.frontier.loss > ask_free.frontier.loss
+    assert ask_limited.compressed_bytes <= 5e6 < ask_free.compressed_bytes
