@@ -95,13 +95,35 @@ def _run_fit(args) -> int:
 def _add_best(sub) -> None:
     p = sub.add_parser("best", help="the best measured schedule for a budget (and size limit)")
     p.add_argument("--budget", type=float, required=True, help="training FLOPs")
-    p.add_argument("--max-mb", type=float, default=None,
-                   help="size limit of the compressed model (1 MB = 10^6 bytes)")
+    _limit_flags(p)
     p.add_argument("--model", choices=["gpt2", "bert"], default=None,
                    help="model family (needed when the results hold both)")
     _results_flags(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (fields: budgetune.analysis.BestSchedule)")
     p.set_defaults(run=_run_best)
+
+
+def _limit_flags(p: argparse.ArgumentParser) -> None:
+    limit = p.add_mutually_exclusive_group()
+    limit.add_argument("--max-mb", type=float, default=None,
+                       help="size limit of the compressed model (1 MB = 10^6 bytes); default: "
+                       "the search's own --max-mb (saved in its search.json)")
+    limit.add_argument("--no-size-limit", action="store_true",
+                       help="no size limit, whatever the search used")
+
+
+def _size_limit(args) -> tuple[float | None, str]:
+    """(max_bytes, where it came from): --no-size-limit, --max-mb, else the search's own."""
+    from budgetune.analysis import saved_size_limit
+
+    if args.no_size_limit:
+        return None, "--no-size-limit"
+    if args.max_mb is not None:
+        if not (args.max_mb > 0 and math.isfinite(args.max_mb)):
+            raise ValueError(f"The value of `max_mb` is {args.max_mb}, but must be > 0.")
+        return args.max_mb * 1e6, "--max-mb"
+    return saved_size_limit(args.results, args.name)
 
 
 def _run_best(args) -> int:
@@ -109,35 +131,70 @@ def _run_best(args) -> int:
     from budgetune.spaces import validate_budget
 
     validate_budget(args.budget)
-    if args.max_mb is not None and not (args.max_mb > 0 and math.isfinite(args.max_mb)):
-        raise ValueError(f"The value of `max_mb` is {args.max_mb}, but must be > 0.")
+    max_bytes, source = _size_limit(args)
     results = load_results(args.results, args.name, args.corpus_id)
-    best = best_schedule(results, args.budget,
-                         None if args.max_mb is None else args.max_mb * 1e6, args.model)
+    best = best_schedule(results, args.budget, max_bytes, args.model, limit_source=source)
     if args.json:
         print(json.dumps(best.to_dict()))
         return 0
-    s = best.schedule
-    print(f"Best measured for {best.budget_flops:.3g} FLOPs"
-          + (f" within {args.max_mb:g} MB" if args.max_mb else "")
-          + f" ({best.model}, {best.n_candidates} candidates):")
-    print(f"  train {s['model']} d_model={s['d_model']} n_layers={s['n_layers']} "
-          f"n_heads={s['n_heads']} share_fraction={s['share_fraction']} "
-          f"share_unit={s['share_unit']} lr={s['lr']} for {best.trained_budget_flops:.3g} "
-          f"FLOPs, then compress to sparsity {best.sparsity:.2f} at {best.quant_bits} bits"
-          + (" (one-shot beyond the trained sparsity)" if best.one_shot else ""))
-    print(f"  val_loss_compressed {best.val_loss_compressed:.4f} nats, "
-          f"{best.compressed_bytes / 1e6:.3f} MB  [{best.experiment}/{best.trial_id}]")
-    if best.frontier_loss is not None:
-        iv = best.frontier_interval
-        band = f", 95% [{iv[0]:.4f}, {iv[1]:.4f}]" if iv else ""
-        print(f"  frontier L(C) at this budget: {best.frontier_loss:.4f}{band}")
-    rec = best.recommendation
-    if rec is not None:
-        tag = "EXTRAPOLATED beyond the measured budgets" if rec.extrapolated else "fitted"
-        print(f"  L(N, D) law ({tag}): N ≈ {rec.n_params_nonemb:.3g} non-embedding parameters,"
-              f" D ≈ {rec.tokens:.3g} tokens, expected loss {rec.expected_loss:.4f}")
+    print(format_best(best))
     return 0
+
+
+def _recipe_text(r: dict) -> str:
+    return (f"d_model={r['d_model']} n_layers={r['n_layers']} share_fraction="
+            f"{r['share_fraction']} lr={r['lr']:.3g} at {r['budget_flops']:.3g} FLOPs, sparsity "
+            f"{r['sparsity']:.2f} at {r['quant_bits']} bits: {r['loss_mean']:.4f} "
+            f"[{r['loss_low']:.4f}, {r['loss_high']:.4f}], {r['compressed_bytes'] / 1e6:.3f} MB"
+            f" ({r['n_seeds']} seed{'s' * (r['n_seeds'] != 1)})")
+
+
+def format_best(best) -> str:
+    """``budgetune best`` as text: the pick, what it rests on, and the fits, each labelled."""
+    from budgetune.analysis import extrapolation_text
+
+    s = best.schedule
+    lo, hi = best.loss_interval
+    lines = [
+        f"Best measured for {best.budget_flops:.3g} FLOPs ({best.model}), size limit "
+        f"{best.size_limit}, {best.n_candidates} candidates:",
+        f"  train {s['model']} d_model={s['d_model']} n_layers={s['n_layers']} "
+        f"n_heads={s['n_heads']} share_fraction={s['share_fraction']} share_unit="
+        f"{s['share_unit']} lr={s['lr']} for {best.trained_budget_flops:.3g} FLOPs, then "
+        f"compress to sparsity {best.sparsity:.2f} at {best.quant_bits} bits"
+        + (" (one-shot beyond the trained sparsity)" if best.one_shot else ""),
+        f"  val_loss_compressed {best.val_loss_compressed:.4f} nats, "
+        + (f"95% [{lo:.4f}, {hi:.4f}] ({best.basis}" + (
+            ": the interval is the evaluation's alone, not seed noise" if best.n_seeds == 1
+            else "") if lo is not None and math.isfinite(lo) else
+           f"no interval ({best.basis}, no standard error recorded")
+        + f"), {best.compressed_bytes / 1e6:.3f} MB  "
+        f"[{best.search_id}/{best.experiment}/{best.trial_id}]"]
+    if len(best.within_noise) > 1:
+        lines.append(f"  {len(best.within_noise)} recipes are within noise of the lowest loss "
+                     f"({best.lowest_loss:.4f})" + ("; the smallest is preferred" if
+                                                    best.smaller_preferred else "") + ":")
+        lines += [f"    {_recipe_text(r)}" for r in best.within_noise]
+    lines.append(f"  budget {best.budget_flops:.3g}: "
+                 + extrapolation_text(best.factor, best.largest_measured_budget))
+    f = best.frontier
+    if f.loss is None:
+        lines.append(f"  frontier L(C) at this budget: not given: {f.reason}")
+    else:
+        band = f", 95% [{f.interval[0]:.4f}, {f.interval[1]:.4f}]" if f.interval else ""
+        tag = " (EXTRAPOLATED)" if f.extrapolated else ""
+        lines.append(f"  frontier L(C) at this budget{tag}: {f.loss:.4f}{band}")
+    r = best.recommendation
+    if r.n_params_nonemb is None:
+        lines.append(f"  L(N, D) law's allocation: not given: {r.reason}")
+    else:
+        tag = "EXTRAPOLATED" if r.extrapolated else "within the measured budgets"
+        sh = r.shape
+        lines.append(f"  L(N, D) law ({tag}): d_model={sh['d_model']} n_layers={sh['n_layers']}"
+                     f" n_heads={sh['n_heads']}, N = {r.n_params_nonemb:.3g} non-embedding "
+                     f"parameters, D = {r.tokens:.3g} tokens ({r.train_flops:.3g} FLOPs by the "
+                     f"trainer's count), expected val_loss {r.expected_loss:.4f}")
+    return "\n".join(lines)
 
 
 def _add_plot(sub) -> None:
@@ -146,14 +203,17 @@ def _add_plot(sub) -> None:
     _results_flags(p)
     p.add_argument("--out", default=None, help="output folder (default RESULTS/plots)")
     p.add_argument("--format", default="png", choices=["png", "svg", "pdf"])
+    _limit_flags(p)
     p.set_defaults(run=_run_plot)
 
 
 def _run_plot(args) -> int:
     from budgetune.analysis import load_results, write_plots
 
+    max_bytes, _ = _size_limit(args)
     results = load_results(args.results, args.name, args.corpus_id)
-    paths, _ = write_plots(results, args.out or Path(args.results) / "plots", args.format)
+    paths, _ = write_plots(results, args.out or Path(args.results) / "plots", args.format,
+                           max_bytes=max_bytes)
     for path in paths:
         print(path)
     return 0
@@ -163,12 +223,15 @@ def _add_report(sub) -> None:
     p = sub.add_parser("report", help="write a Markdown report with plots and fitted laws")
     _results_flags(p)
     p.add_argument("--out", default=None, help="output folder (default RESULTS/report)")
+    _limit_flags(p)
     p.set_defaults(run=_run_report)
 
 
 def _run_report(args) -> int:
     from budgetune.analysis import load_results, write_report
 
+    max_bytes, source = _size_limit(args)
     results = load_results(args.results, args.name, args.corpus_id)
-    print(write_report(results, args.out or Path(args.results) / "report"))
+    print(write_report(results, args.out or Path(args.results) / "report",
+                       max_bytes=max_bytes, limit_source=source))
     return 0

@@ -114,38 +114,41 @@ def _run_search(args) -> int:
 
 
 def _print_summary(spec: SearchSpec) -> None:
-    from budgetune.analysis import best_schedule, load_results, write_plots
-    from budgetune.results import ResultsError
+    """The best schedule per budget: the same pick (``analysis.budget_best``) as ``status``,
+    ``best`` and ``report``, under the search's own size limit."""
+    from budgetune.analysis import (
+        BEST_HEADER,
+        budget_best,
+        describe_limit,
+        format_best_line,
+        load_results,
+        write_plots,
+    )
+    from budgetune.analysis._status import NO_SEARCH_LIMIT, SEARCH_LIMIT
 
     results = load_results(spec.results, spec.name)
-    paths, infos = write_plots(results, spec.folder() / "plots")  # fits each frontier once
-    limit = f", within {spec.max_mb:g} MB" if spec.max_mb else ""
-    print(f"\nbest schedule per budget (completed trials{limit}):")
-    print(f"  {'budget':>9} {'d_model':>7} {'n_layers':>8} {'share':>5} {'sparsity':>8} "
-          f"{'bits':>4} {'lr':>7} {'val_loss_c':>10} {'MB':>6}")
-    model = results.models[0] if len(results.models) == 1 else None
-    for budget in spec.budgets:
-        try:
-            best = best_schedule(results, budget, spec.max_bytes, model,
-                                 info=infos.get(model))
-        except ResultsError as e:
-            print(f"  {budget:>9.3g}  none: {e}")
-            continue
-        s = best.schedule
-        print(f"  {budget:>9.3g} {s['d_model']:>7} {s['n_layers']:>8} {s['share_fraction']:>5} "
-              f"{best.sparsity:>8.2f} {best.quant_bits:>4} {s['lr']:>7.0e} "
-              f"{best.val_loss_compressed:>10.4f} {best.compressed_bytes / 1e6:>6.2f}")
+    paths, _ = write_plots(results, spec.folder() / "plots", max_bytes=spec.max_bytes)
+    source = SEARCH_LIMIT if spec.max_mb is not None else NO_SEARCH_LIMIT
+    print(f"\nbest schedule per budget (budget points, val_loss_compressed; size limit "
+          f"{describe_limit(spec.max_bytes, source)}):")
+    print(BEST_HEADER)
+    for b in budget_best(results, sorted(spec.budgets), spec.max_bytes):
+        print(format_best_line(b))
     print(f"plots: {', '.join(str(p) for p in paths)}")
 
 
 def _run_status(args) -> int:
-    from budgetune.results import format_status, search_status
+    from dataclasses import asdict
+
+    from budgetune.analysis import format_status, json_safe, search_status
 
     statuses = search_status(args.results, args.name)
     if args.json:
-        print(json.dumps([{"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
-                           "experiments": [vars(e) for e in s.experiments]}
-                          for s in statuses], default=str))
+        print(json.dumps(json_safe([{"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
+                           "max_bytes": s.max_bytes, "size_limit": s.size_limit,
+                           "experiments": [asdict(e) for e in s.experiments],
+                           "best": [asdict(b) for b in s.best]}
+                          for s in statuses]), default=str))
     else:
         print(format_status(statuses))
     return 0

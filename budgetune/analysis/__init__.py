@@ -4,6 +4,7 @@ Compute first, draw second: ``frontier(...)`` returns a ``FrontierInfo`` and ``b
 a ``BestSchedule``; ``budgetune.analysis.plots`` draws them.
 """
 
+from budgetune.analysis._allocate import Allocation, allocate
 from budgetune.analysis._candidates import (
     Pick,
     budget_points,
@@ -25,18 +26,33 @@ from budgetune.analysis._frontier import (
     Envelope,
     FrontierInfo,
     IsoFlopProfile,
+    best_per_size,
     envelope,
     frontier,
     isoflop_profile,
 )
-from budgetune.analysis._load import (
-    Results,
-    completed_trials,
-    early_stopped_reports,
-    load_results,
+from budgetune.analysis._load import Results, load_results
+from budgetune.analysis._query import (
+    BestSchedule,
+    FrontierValue,
+    Recommendation,
+    best_schedule,
+    describe_limit,
+    extrapolation_text,
+    json_safe,
 )
-from budgetune.analysis._query import BestSchedule, Recommendation, best_schedule
 from budgetune.analysis._report import write_plots, write_report
+from budgetune.analysis._status import (
+    BEST_HEADER,
+    BudgetBest,
+    ExperimentStatus,
+    SearchStatus,
+    budget_best,
+    format_best_line,
+    format_status,
+    saved_size_limit,
+    search_status,
+)
 from budgetune.analysis._tradeoffs import (
     ShareEffect,
     SizeQuality,
@@ -46,10 +62,15 @@ from budgetune.analysis._tradeoffs import (
 )
 
 __all__ = [
+    "Allocation", "allocate",
+    "BEST_HEADER", "BudgetBest", "ExperimentStatus", "SearchStatus", "budget_best",
+    "format_best_line", "format_status",
+    "saved_size_limit", "search_status",
+    "FrontierValue", "best_per_size", "describe_limit", "extrapolation_text", "json_safe",
     "Pick", "budget_points", "compressed_variants", "pick", "rank_recipes",
     "CHINCHILLA_GRID", "BestSchedule", "ComputeLawFit", "Envelope", "FitError", "FitOptions",
     "FrontierInfo", "Interval", "IsoFlopProfile", "Recommendation", "Results",
-    "ScalingLawFit", "best_schedule", "completed_trials", "early_stopped_reports", "envelope",
+    "ScalingLawFit", "best_schedule", "envelope",
     "fit_compute_law", "fit_scaling_law", "frontier", "isoflop_profile", "load_results",
     "ShareEffect", "SizeQuality", "pareto_front", "share_effect", "size_quality",
     "write_plots", "write_report",

@@ -79,14 +79,14 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
     Columns: ``RECIPE_KEY`` (the training fields, then the cell's sparsity and bits),
     ``loss_mean``, ``loss_se``, ``loss_low``, ``loss_high``, ``n_seeds``, ``seeds`` (tuple),
     ``one_shot``, ``compressed_bytes`` (largest over seeds), ``n_params_nonemb``, ``tokens``,
-    ``train_flops``, and the search_id/experiment/trial_id of its best seed (where to find its
-    weights and curves)."""
+    ``train_flops``, and the search_id/experiment/trial_id and ``best_seed`` of its best seed
+    (where to find its weights and curves)."""
     variants = compressed_variants(results)
     if max_bytes is not None:
         variants = variants[variants["compressed_bytes"] <= max_bytes]
     if variants.empty:
         return variants.assign(loss_mean=[], loss_se=[], loss_low=[], loss_high=[],
-                               n_seeds=[], seeds=[])
+                               n_seeds=[], seeds=[], best_seed=[])
     rows = []
     for key, g in variants.groupby(RECIPE_KEY, sort=False, dropna=False):
         g = g.sort_values("loss")
@@ -106,7 +106,7 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
                      "tokens": float(g["tokens"].mean()),
                      "train_flops": float(g["train_flops"].mean()),
                      "search_id": top["search_id"], "experiment": top["experiment"],
-                     "trial_id": top["trial_id"]})
+                     "trial_id": top["trial_id"], "best_seed": int(top["seed"])})
     ranked = pd.DataFrame(rows).sort_values(["loss_mean", "compressed_bytes"], kind="stable")
     return ranked.reset_index(drop=True)
 
@@ -132,20 +132,25 @@ class Pick:
 
 def pick(ranked: pd.DataFrame, budget_flops: float, max_bytes: float | None = None) -> Pick:
     """Choose among ``rank_recipes(...)`` rows for a budget (rule 4 of the module docstring)."""
-    pool = ranked[ranked["budget_flops"] <= budget_flops]
+    within = ranked[ranked["budget_flops"] <= budget_flops]
+    if within.empty:
+        low = f" (the smallest is {ranked['budget_flops'].min():.3g})" if len(ranked) else ""
+        raise ResultsError(f"No budget point has a budget <= {budget_flops:.3g} FLOPs{low}; "
+                           "ask about a larger budget or run a search at this one.")
+    pool = within
     if max_bytes is not None:
         pool = pool[pool["compressed_bytes"] <= max_bytes]
     if pool.empty:
         raise ResultsError(
-            f"No budget point within {budget_flops:.3g} FLOPs"
-            + (f" fits in {max_bytes / 1e6:.3g} MB" if max_bytes is not None else "")
-            + "; ask about a larger budget"
-            + (" or a larger --max-mb" if max_bytes is not None else "")
-            + ", or run a search that covers it.")
+            f"No budget point within {budget_flops:.3g} FLOPs fits in {max_bytes / 1e6:.3g} MB "
+            f"(the smallest is {within['compressed_bytes'].min() / 1e6:.3g} MB); raise "
+            "--max-mb, or search with it.")
     pool = pool.sort_values(["loss_mean", "compressed_bytes"], kind="stable")
     lowest = pool.iloc[0]
     gap = pool["loss_mean"] - lowest["loss_mean"]
-    noise = Z_95 * np.sqrt(pool["loss_se"].fillna(0) ** 2 + float(lowest["loss_se"] or 0) ** 2)
+    # A recipe without a standard error (a table that recorded none) is judged on its mean.
+    se_low = 0.0 if pd.isna(lowest["loss_se"]) else float(lowest["loss_se"])
+    noise = Z_95 * np.sqrt(pool["loss_se"].fillna(0) ** 2 + se_low**2)
     near = pool[gap <= noise]
     winner = near.sort_values(["compressed_bytes", "loss_mean"], kind="stable").iloc[0]
     return Pick(float(budget_flops), max_bytes, _row(winner), _row(lowest),

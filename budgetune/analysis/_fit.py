@@ -87,7 +87,9 @@ class ScalingLawFit:
         return self.E + self.A / np.power(n, self.alpha) + self.B / np.power(d, self.beta)
 
     def optimal_allocation(self, flops: float) -> tuple[float, float, float]:
-        """(N_opt, D_opt, L at that allocation) for compute C = 6·N·D."""
+        """(N_opt, D_opt, L at that allocation) for compute C = 6·N·D: Chinchilla's closed
+        form, for tables costed that way (``budgetune fit``). budgetune's own trials cost more
+        per token than 6·N (attention, the head); ``best`` allocates with ``_allocate``."""
         g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
         n_opt = g * (flops / 6) ** self.a
         d_opt = (flops / 6) / n_opt

@@ -2,10 +2,10 @@
 
 - Every search folder under the directory is read through ``budgetune.results``; tables of
   another schema version or of several corpora are never mixed silently.
-- A *completed* trial trained its whole budget (status ``done``, stop reason ``budget``): it is a
-  reproducible recipe. Fits and queries use completed trials and their grid rows only; reports
-  of trials stopped early are drawn, never offered, because their learning rate never decayed.
-- N is a trial's final ``n_params_nonemb``, D the tokens it trained, C its ``train_flops``.
+- The evidence is the *budget point* (``point`` is true: a report annealed for its
+  ``budget_flops``); ``analysis._candidates.budget_points`` is its one definition. Other
+  reports are curves: drawn, never fitted or offered.
+- Rows of two searches are never joined: every join is on ``search_id`` as well.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ class Results:
         if model not in self.models:
             raise ResultsError(f"The results hold no trial of model {model!r} (they hold "
                                f"{self.models}); pass one of those to --model.")
-        keep = self.trials.loc[self.trials["model"] == model, ["experiment", "trial_id"]]
+        key = ["search_id", "experiment", "trial_id", "budget_flops"]
+        keep = self.reports.loc[self.reports["model"] == model, key].drop_duplicates()
         return Results(self.reports[self.reports["model"] == model],
                        self.trials[self.trials["model"] == model],
-                       self.grid.merge(keep, on=["experiment", "trial_id"]))
+                       self.grid.merge(keep, on=key))
 
 
 def load_results(root: str | os.PathLike, name: str | None = None,
@@ -84,21 +85,3 @@ def load_results(root: str | os.PathLike, name: str | None = None,
                            "comparable; pass --corpus-id to choose one.")
     return Results(*(tables[t].reset_index(drop=True) for t in ("reports", "trials", "grid")))
 
-
-def completed_trials(results: Results) -> pd.DataFrame:
-    """One row per completed trial: its schedule, final report, and N, D, C."""
-    done = results.trials[(results.trials["status"] == "done")
-                          & (results.trials["stop_reason"] == "budget")]
-    keys = done[["experiment", "trial_id"]]
-    last = (results.reports.sort_values("step")
-            .groupby(["experiment", "trial_id"], as_index=False).tail(1))
-    final = last.merge(keys, on=["experiment", "trial_id"])
-    return final.assign(N=final["n_params_nonemb"].astype(float),
-                        D=final["tokens"].astype(float), C=final["train_flops"])
-
-
-def early_stopped_reports(results: Results) -> pd.DataFrame:
-    """Reports of trials that did not complete their budget: drawn, never recommended."""
-    done = completed_trials(results)[["experiment", "trial_id"]].assign(_done=True)
-    merged = results.reports.merge(done, on=["experiment", "trial_id"], how="left")
-    return merged[merged["_done"].isna()].drop(columns="_done")

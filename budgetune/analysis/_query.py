@@ -1,119 +1,221 @@
-"""The query users come for: the best schedule for a budget, optionally under a size limit.
+"""The query users come for: the best schedule for a budget, under a size limit.
 
-Candidates are completed trials with ``budget_flops <= budget`` (DESIGN.md's evidence rules):
-each one's own final compression, and every cell of its compression grid. Among those within
-``max_bytes`` the lowest ``val_loss_compressed`` wins. Beside it: the envelope law's value at the
-budget with its bootstrap interval, and, when the budget lies beyond every measured budget, the
-parametric law's compute-optimal allocation, marked as extrapolated.
+The winner is ``_candidates.pick`` (the one definition of "best": budget points, seeds pooled,
+the smallest deploy size among the recipes within noise of the lowest loss). Beside it, two
+figures from fits, each labelled with what it rests on:
+
+- the envelope law L(C) at the budget, under the same size limit, with its bootstrap interval;
+- the parametric law's allocation (N, D, expected loss), with D planned by the trainer's own
+  FLOPs per token for that N (``_allocate``), never 6·N.
+
+A figure for a budget beyond the largest measured one is marked extrapolated, with the factor.
+A fit that rests on fewer than three budgets, or stopped at a bound, gives no number: its value
+is None and a reason says why.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-import pandas as pd
-
+from budgetune.analysis._allocate import allocate
+from budgetune.analysis._candidates import RECIPE_KEY, pick, rank_recipes
 from budgetune.analysis._fit import FitOptions
 from budgetune.analysis._frontier import FrontierInfo, frontier
 from budgetune.analysis._load import Results
-from budgetune.results import ResultsError
 from budgetune.spaces import schedule_fields, validate_budget
 
 DEFAULT_QUERY_BOOTSTRAP = 100
+_RECIPE_STATS = ["loss_mean", "loss_se", "loss_low", "loss_high", "n_seeds", "seeds",
+                 "one_shot", "compressed_bytes", "search_id", "experiment", "trial_id"]
+
+
+@dataclass(frozen=True)
+class FrontierValue:
+    """L(C) of the envelope law at the budget, within the size limit."""
+
+    loss: float | None  # nats; None when the fit is not to be quoted (see reason)
+    interval: tuple[float, float] | None  # 95% bootstrap interval of loss
+    extrapolated: bool  # the budget lies beyond the largest measured budget
+    factor: float  # budget / largest measured budget
+    reason: str | None  # why there is no number; None when there is one
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The parametric law's allocation for a budget (C = 6·N·D)."""
+    """The parametric law's allocation for the budget, costed by the trainer's FLOPs."""
 
-    n_params_nonemb: float
-    tokens: float
-    expected_loss: float
-    extrapolated: bool  # the budget lies beyond every measured budget
+    n_params_nonemb: int | None  # N of the recommended shape
+    tokens: int | None  # D: the trainer's planned steps × tokens per step
+    train_flops: float | None  # steps × flops_per_step: <= the budget, < one step short
+    shape: dict[str, int] | None  # d_model, n_layers, n_heads, d_ff (the winner's family)
+    expected_loss: float | None  # the law at (N, D), uncompressed  # nats
+    extrapolated: bool
+    factor: float
+    reason: str | None  # why there is no allocation; None when there is one
 
 
 @dataclass(frozen=True)
 class BestSchedule:
-    budget_flops: float  # the budget asked about
+    """The answer of ``best_schedule``; ``to_dict()`` is ``budgetune best --json``, a stable
+    object (served as is over HTTP). Its fields:
+
+    - ``budget_flops``: the budget asked about. ``max_bytes``: the size limit applied (null:
+      none); ``size_limit``: how it was chosen, in words ("3 MB (the search's --max-mb)").
+    - ``model``: the model family. ``schedule``: every ``Schedule`` field of the winning
+      recipe (``quant_bits`` is the winning cell's, ``seed`` its best seed's);
+      ``trained_budget_flops``: the budget it was trained for (<= ``budget_flops``).
+    - ``sparsity``, ``quant_bits``, ``one_shot``, ``compressed_bytes``: the compression cell
+      that wins (``one_shot``: pruned beyond what it was trained to, no fine-tuning).
+    - ``val_loss_compressed``: the winner's mean loss over its seeds; ``loss_interval``: its
+      95% interval [low, high]; ``loss_se``; ``n_seeds``, ``seeds``; ``basis``: "single seed"
+      (the interval is the evaluation's alone) or "mean of k seeds". Where the table holds no
+      standard error (a single seed evaluated by an older trainer) the interval's bounds and
+      ``loss_se`` are null. Every non-finite number in the object is null.
+    - ``search_id``, ``experiment``, ``trial_id``: where the winner's best seed lies.
+    - ``within_noise``: every recipe within noise of the lowest mean (the winner included),
+      each with its training fields, cell and loss statistics; ``lowest_loss``: the lowest
+      mean; ``smaller_preferred``: the winner is a smaller recipe within noise of the lowest;
+      ``n_candidates``: recipes within the budget and the size limit.
+    - ``largest_measured_budget``: the largest budget with a budget point; ``extrapolated``:
+      the budget lies beyond it; ``factor``: budget / that budget.
+    - ``frontier``: {``loss``, ``interval``, ``extrapolated``, ``factor``, ``reason``}: the
+      envelope law at the budget under the same limit; loss null with a reason when the fit
+      rests on < 3 budgets or stopped at a bound.
+    - ``recommendation``: {``n_params_nonemb``, ``tokens``, ``train_flops``, ``shape``,
+      ``expected_loss``, ``extrapolated``, ``factor``, ``reason``}: the L(N, D) law's
+      allocation, tokens planned with the trainer's FLOPs per token; nulls and a reason when
+      the law cannot be quoted.
+    """
+
+    budget_flops: float
     max_bytes: float | None
+    size_limit: str
     model: str
-    schedule: dict[str, object]  # the winning trial's schedule, with its trained budget
+    schedule: dict[str, object]
     trained_budget_flops: float
+    sparsity: float
+    quant_bits: int
+    one_shot: bool
+    compressed_bytes: int
+    val_loss_compressed: float
+    loss_interval: tuple[float, float]
+    loss_se: float
+    n_seeds: int
+    seeds: tuple[int, ...]
+    basis: str
+    search_id: str
     experiment: str
     trial_id: str
-    sparsity: float  # the compression that wins (the grid may beat the trial's own target)
-    quant_bits: int
-    one_shot: bool  # pruned beyond what it was trained to
-    val_loss_compressed: float
-    compressed_bytes: int
-    frontier_loss: float | None  # L(C) of the envelope law at the budget
-    frontier_interval: tuple[float, float] | None
-    recommendation: Recommendation | None
+    within_noise: list[dict]
+    lowest_loss: float
+    smaller_preferred: bool
     n_candidates: int
+    largest_measured_budget: float
+    extrapolated: bool
+    factor: float
+    frontier: FrontierValue
+    recommendation: Recommendation
 
     def to_dict(self) -> dict[str, object]:
-        out = dict(vars(self))
-        out["recommendation"] = vars(self.recommendation) if self.recommendation else None
-        return out
+        """Plain JSON types; a figure that is not a finite number (no standard error was
+        recorded) is null."""
+        return json_safe(asdict(self))
+
+
+def json_safe(value: object) -> object:
+    """``value`` with every non-finite float as None (JSON has no NaN), tuples as lists."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def describe_limit(max_bytes: float | None, source: str | None = None) -> str:
+    """The size limit in words, e.g. "3 MB (the search's --max-mb)" or "none"."""
+    text = "none" if max_bytes is None else f"{max_bytes / 1e6:g} MB"
+    return f"{text} ({source})" if source else text
 
 
 def best_schedule(results: Results, budget_flops: float, max_bytes: float | None = None,
                   model: str | None = None,
                   options: FitOptions = FitOptions(bootstrap=DEFAULT_QUERY_BOOTSTRAP),
-                  info: FrontierInfo | None = None) -> BestSchedule:
-    """``info``: the family's frontier when the caller has it already (fitting it is the
-    slow part of the query), else it is fitted here."""
+                  info: FrontierInfo | None = None, limit_source: str | None = None
+                  ) -> BestSchedule:
+    """``info``: the family's frontier under the same ``max_bytes`` when the caller has it
+    (fitting it is the slow part of the query), else it is fitted here."""
     budget_flops = validate_budget(budget_flops)
     if max_bytes is not None and not (max_bytes > 0 and math.isfinite(max_bytes)):
         raise ValueError(f"The value of `max_bytes` is {max_bytes}, but must be > 0.")
-    if info is None:
-        info = frontier(results.for_model(model), model, options=options)
-    done = info.completed[info.completed["budget_flops"] <= budget_flops]
-    if done.empty:
-        low = info.completed["budget_flops"].min() if len(info.completed) else None
-        raise ResultsError(
-            f"No completed trial has a budget <= {budget_flops:.3g} FLOPs"
-            + (f" (the smallest is {low:.3g})" if low is not None else "")
-            + "; ask about a larger budget or run a search at this one."
-        )
-    keys = ["experiment", "trial_id"]
-    own = done.assign(one_shot=False)[keys + ["sparsity", "quant_bits", "val_loss_compressed",
-                                             "compressed_bytes", "one_shot"]]
-    grid = results.grid.merge(done[keys], on=keys)[own.columns]
-    pool = pd.concat([own, grid], ignore_index=True)
-    if max_bytes is not None:
-        pool = pool[pool["compressed_bytes"] <= max_bytes]
-    if pool.empty:
-        smallest = pd.concat([own, grid])["compressed_bytes"].min()
-        raise ResultsError(
-            f"No completed trial within {budget_flops:.3g} FLOPs fits in {max_bytes / 1e6:.3g} "
-            f"MB (the smallest is {smallest / 1e6:.3g} MB); raise --max-mb or search with it."
-        )
-    win = pool.loc[pool["val_loss_compressed"].idxmin()]
-    trial = done.set_index(keys).loc[(win["experiment"], win["trial_id"])]
-    schedule = {f.name: _plain(trial[f.name]) for f in schedule_fields()}
+    results = results.for_model(model)
+    if info is None or info.max_bytes != max_bytes:
+        info = frontier(results, model, max_bytes, options=options)
+    p = pick(rank_recipes(results), budget_flops, max_bytes)
+    w = p.winner
+    schedule = {f.name: w.get(f.name) for f in schedule_fields()}
+    schedule["seed"] = int(w["best_seed"])  # the seed of trial_id
+    factor = budget_flops / info.largest_budget
+    beyond = factor > 1
     return BestSchedule(
-        budget_flops=budget_flops, max_bytes=max_bytes, model=info.model, schedule=schedule,
-        trained_budget_flops=float(trial["budget_flops"]), experiment=str(win["experiment"]),
-        trial_id=str(win["trial_id"]), sparsity=float(win["sparsity"]),
-        quant_bits=int(win["quant_bits"]), one_shot=bool(win["one_shot"]),
-        val_loss_compressed=float(win["val_loss_compressed"]),
-        compressed_bytes=int(win["compressed_bytes"]),
-        frontier_loss=float(info.compute_fit.loss(budget_flops)) if info.compute_fit else None,
-        frontier_interval=info.compute_fit.loss_interval(budget_flops)
-        if info.compute_fit else None,
-        recommendation=_recommend(info, budget_flops), n_candidates=len(pool),
-    )
+        budget_flops=budget_flops, max_bytes=max_bytes,
+        size_limit=describe_limit(max_bytes, limit_source), model=info.model,
+        schedule=schedule, trained_budget_flops=float(w["budget_flops"]),
+        sparsity=float(w["sparsity"]), quant_bits=int(w["quant_bits"]),
+        one_shot=bool(w["one_shot"]), compressed_bytes=int(w["compressed_bytes"]),
+        val_loss_compressed=float(w["loss_mean"]),
+        loss_interval=(float(w["loss_low"]), float(w["loss_high"])),
+        loss_se=float(w["loss_se"]), n_seeds=int(w["n_seeds"]),
+        seeds=tuple(int(s) for s in w["seeds"]), basis=p.basis,
+        search_id=str(w["search_id"]), experiment=str(w["experiment"]),
+        trial_id=str(w["trial_id"]),
+        within_noise=[{k: _plain(r[k]) for k in RECIPE_KEY + _RECIPE_STATS}
+                      for r in p.within_noise],
+        lowest_loss=float(p.lowest["loss_mean"]), smaller_preferred=p.smaller_preferred,
+        n_candidates=p.n_candidates, largest_measured_budget=info.largest_budget,
+        extrapolated=beyond, factor=factor,
+        frontier=_frontier_value(info, budget_flops, factor),
+        recommendation=_recommend(info, budget_flops, factor, w))
 
 
-def _recommend(info: FrontierInfo, budget_flops: float) -> Recommendation | None:
-    if info.scaling_fit is None:
-        return None
-    n_opt, d_opt, loss = info.scaling_fit.optimal_allocation(budget_flops)
-    beyond = budget_flops > info.completed["budget_flops"].max()
-    return Recommendation(n_opt, d_opt, loss, bool(beyond))
+def _frontier_value(info: FrontierInfo, budget: float, factor: float) -> FrontierValue:
+    fit, reason = info.compute_fit, info.compute_reason
+    if fit is None or reason is not None:
+        return FrontierValue(None, None, factor > 1, factor, reason or "no L(C) fit")
+    return FrontierValue(float(fit.loss(budget)), fit.loss_interval(budget), factor > 1,
+                         factor, None)
+
+
+def _recommend(info: FrontierInfo, budget: float, factor: float,
+               winner: dict) -> Recommendation:
+    fit, reason = info.scaling_fit, info.scaling_reason
+    if fit is not None and reason is None:
+        try:
+            a = allocate(fit, budget, winner)
+        except ValueError as e:  # the budget buys no step of the recommended shape
+            reason = f"no allocation: {e}"
+        else:
+            s = a.schedule
+            shape = {"d_model": s.d_model, "n_layers": s.n_layers, "n_heads": s.n_heads,
+                     "d_ff": s.d_ff}
+            return Recommendation(a.n_params_nonemb, a.tokens, a.train_flops, shape,
+                                  a.expected_loss, factor > 1, factor, None)
+    return Recommendation(None, None, None, None, None, factor > 1, factor,
+                          reason or "no L(N, D) fit")
 
 
 def _plain(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
     return value.item() if hasattr(value, "item") else value
+
+
+def extrapolation_text(factor: float, largest_budget: float) -> str:
+    """"EXTRAPOLATED 3,333× beyond 3e11, ..." for a budget past the data, else "within"."""
+    largest = f"{largest_budget:.3g}".replace("e+", "e")
+    if factor <= 1:
+        return f"within the measured budgets (the largest is {largest})"
+    times = f"{factor:,.0f}" if factor >= 10 else f"{factor:.2g}"
+    return f"EXTRAPOLATED {times}× beyond {largest}, the largest measured budget"

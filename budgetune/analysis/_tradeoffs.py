@@ -1,10 +1,11 @@
 """Two views of a search besides the frontier, computed as result objects for ``_plot``.
 
 - Size against quality (Li et al. 2020, "Train Large, Then Compress"): per training budget,
-  every completed trial's compressed variants (its own target and its compression grid) as
-  (compressed MB, val_loss_compressed), and their Pareto front: the smallest loss at each size.
-- The effect of share_fraction (Yang et al. 2021): per budget, final loss against the fraction
-  of training spent with shared blocks.
+  every budget point's compressed variants (its own target and its compression grid,
+  ``compressed_variants``) as (compressed MB, val_loss_compressed), and their Pareto front: the
+  smallest loss at each size. This is compression's frontier; L(N, D) stays uncompressed.
+- The effect of share_fraction (Yang et al. 2021): per budget, the budget points' uncompressed
+  loss against the fraction of training spent with shared blocks.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from budgetune.analysis._load import Results, completed_trials
+from budgetune.analysis._candidates import budget_points, compressed_variants
+from budgetune.analysis._load import Results
 
 
 @dataclass(frozen=True)
@@ -40,30 +41,27 @@ def pareto_front(size: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def size_quality(results: Results) -> list[SizeQuality]:
-    done = completed_trials(results)
-    keys = ["experiment", "trial_id"]
-    own = done[keys + ["budget_flops", "compressed_bytes", "val_loss_compressed", "N"]]
-    grid = results.grid.merge(done[keys + ["N"]], on=keys)[own.columns]
-    variants = pd.concat([own, grid], ignore_index=True)
+    variants = compressed_variants(results)
     out = []
     for budget, g in variants.groupby("budget_flops"):
-        mb, loss = g["compressed_bytes"].to_numpy() / 1e6, g["val_loss_compressed"].to_numpy()
+        mb, loss = g["compressed_bytes"].to_numpy() / 1e6, g["loss"].to_numpy()
         front = pareto_front(mb, loss)
-        out.append(SizeQuality(float(budget), mb, loss, g["N"].to_numpy(), *front))
+        out.append(SizeQuality(float(budget), mb, loss, g["n_params_nonemb"].to_numpy(),
+                               *front))
     return out
 
 
 @dataclass(frozen=True)
 class ShareEffect:
     budget_flops: float
-    share_fraction: np.ndarray  # (k,) each completed trial's fraction
-    loss: np.ndarray  # (k,) its final val_loss (uncompressed: sharing is about training)
+    share_fraction: np.ndarray  # (k,) each budget point's fraction
+    loss: np.ndarray  # (k,) its val_loss (uncompressed: sharing is about training)
     fractions: np.ndarray  # distinct fractions
     mean_loss: np.ndarray  # mean final loss at each
 
 
 def share_effect(results: Results) -> list[ShareEffect]:
-    done = completed_trials(results)
+    done = budget_points(results)
     out = []
     for budget, g in done.groupby("budget_flops"):
         means = g.groupby("share_fraction")["val_loss"].mean()

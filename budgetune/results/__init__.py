@@ -15,12 +15,7 @@ from budgetune.results._schema import (
     TableSpec,
     schema_1_search_id,
 )
-from budgetune.results._status import (
-    SPEC_FILE,
-    SearchStatus,
-    format_status,
-    search_status,
-)
+from budgetune.results._status import SPEC_FILE, read_search_spec
 from budgetune.results._store import (
     ResultsError,
     ResultsWriter,
@@ -31,7 +26,7 @@ from budgetune.results._store import (
 
 __all__ = [
     "GRID", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS", "TRIAL_STATUSES",
-    "SPEC_FILE", "SearchStatus", "format_status", "search_status",
+    "SPEC_FILE", "read_search_spec",
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
     "READABLE_SCHEMAS", "schema_1_search_id",
 ]

@@ -80,3 +80,13 @@ def test_grid_cells_are_recipes_of_their_own_compression():
     ranked = rank_recipes(_results([_report("t0", a, 3.0)], [cell]))
     assert sorted(zip(ranked["sparsity"], ranked["quant_bits"])) == [(0.0, 32), (0.5, 4)]
     assert pick(ranked, 1e12, max_bytes=500_000).winner["one_shot"]
+
+
+def test_recipes_without_a_standard_error_are_judged_on_their_means():
+    """A table that recorded no val_loss_se (NaN) must still give an answer: it crashed
+    `status` on a real search before (no recipe was 'within noise' of a NaN)."""
+    big, small = Schedule(d_model=128), Schedule(d_model=64)
+    ranked = rank_recipes(_results([_report("t0", big, 3.0, se=math.nan, nbytes=2_000_000),
+                                    _report("t1", small, 3.1, se=math.nan, nbytes=500_000)]))
+    p = pick(ranked, 1e12)
+    assert p.winner["d_model"] == 128 and not p.smaller_preferred

@@ -10,8 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from budgetune.analysis import load_results
+from budgetune.analysis import budget_points, load_results
+from budgetune.flops import plan_steps, tokens_per_step
 from budgetune.results import ResultsError, ResultsWriter, part_files, read_table
+from budgetune.spaces import Schedule
 from tests.analysis.synthetic import trial_rows, write
 
 V1 = Path(__file__).parents[1] / "data" / "results_v1"  # a search written by budgetune 0.1
@@ -22,6 +24,16 @@ def _two_trials(root, corpus="c0"):
     r2, t2 = trial_rows("e", "b", 1e12, 2e5, 3.5, status="stopped", stop_reason="asha",
                         steps=(1,), corpus_id=corpus)
     write(root, "s1", r1 + r2, [t1, t2])
+
+
+def test_only_the_completed_trial_gives_a_budget_point_with_the_trainers_tokens(tmp_path):
+    _two_trials(tmp_path)
+    results = load_results(tmp_path)
+    points = budget_points(results)
+    assert list(points["trial_id"]) == ["a"]  # the stopped trial gives curves only
+    s = Schedule()
+    assert points["tokens"].iloc[0] == plan_steps(s, 1e12) * tokens_per_step(s)
+    assert set(results.reports.loc[~results.reports["point"], "trial_id"]) == {"a", "b"}
 
 
 def test_every_report_of_every_search_folder_is_loaded(tmp_path):
@@ -114,8 +126,6 @@ def test_unknown_missing_and_mistyped_columns_are_refused(tmp_path):
 
 
 def test_two_model_families_need_a_choice(tmp_path):
-    from budgetune.spaces import Schedule
-
     r1, t1 = trial_rows("e", "a", 1e12, 1e5, 3.0)
     r2, t2 = trial_rows("e", "b", 1e12, 1e5, 3.0, schedule=Schedule(model="bert"))
     write(tmp_path, "s", r1 + r2, [t1, t2])

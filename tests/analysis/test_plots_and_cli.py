@@ -23,7 +23,8 @@ def _budgetune(*args):
 def test_report_writes_four_nonempty_plots_and_markdown(tmp_path):
     report = write_report(load_results(law_results(tmp_path / "r")), tmp_path / "out")
     text = report.read_text()
-    assert "Parametric law" in text and "| budget (FLOPs)" in text
+    assert "Parametric law" in text and "Best schedule per budget" in text
+    assert "Size limit: none" in text
     pngs = sorted((tmp_path / "out").glob("*.png"))
     assert [p.stem for p in pngs] == ["gpt2_frontier", "gpt2_isoflops",
                                       "gpt2_share_fraction", "gpt2_size_quality"]
@@ -62,10 +63,52 @@ def test_best_plot_and_report_commands_on_a_results_directory(tmp_path):
     out = _budgetune("best", "--budget", "3e16", "--results", str(root), "--json")
     assert out.returncode == 0, out.stderr
     best = json.loads(out.stdout)
-    assert best["trained_budget_flops"] <= 3e16 and best["frontier_interval"] is not None
+    assert best["trained_budget_flops"] <= 3e16 and best["frontier"]["interval"] is not None
     text = _budgetune("best", "--budget", "1e19", "--results", str(root))
-    assert "EXTRAPOLATED" in text.stdout
+    assert "EXTRAPOLATED 100× beyond 1e17" in text.stdout
     plot = _budgetune("plot", "--results", str(root), "--format", "svg")
     assert plot.returncode == 0 and len(list((root / "plots").glob("*.svg"))) == 4
     report = _budgetune("report", "--results", str(root))
     assert report.returncode == 0 and (root / "report" / "report.md").exists()
+
+
+def test_best_beyond_a_single_budget_says_extrapolated_and_gives_no_bare_number(tmp_path):
+    """Item 8, as users see it: `best --budget 1e15` over a search at 3e11."""
+    from budgetune.spaces import Schedule
+    from tests.analysis.synthetic import trial_rows, write
+
+    rows, trials = [], []
+    for i, d in enumerate((32, 64, 96, 128, 160, 192)):
+        r, t = trial_rows("e", f"t{i}", 3e11, 24 * d * d, 4.0 - 0.1 * i,
+                          schedule=Schedule(d_model=d, n_layers=2, n_heads=d // 32))
+        rows += r
+        trials.append(t)
+    write(tmp_path, "s", rows, trials)
+    out = _budgetune("best", "--budget", "1e15", "--results", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    best = json.loads(out.stdout)
+    assert best["extrapolated"] is True and round(best["factor"]) == 3333
+    assert best["frontier"]["loss"] is None and best["frontier"]["reason"]
+    assert best["recommendation"]["tokens"] is None and best["recommendation"]["reason"]
+    text = _budgetune("best", "--budget", "1e15", "--results", str(tmp_path)).stdout
+    assert "EXTRAPOLATED 3,333× beyond 3e11" in text
+    assert "frontier L(C) at this budget: not given: the L(C) fit" in text
+    assert "single seed" in text and "size limit none" in text
+
+
+def test_plotting_leaves_matplotlibs_backend_alone():
+    """A library never sets the backend (it broke notebooks): plots draw on a Figure."""
+    code = """
+import matplotlib
+matplotlib.use("svg")
+import tempfile, pathlib
+from budgetune.analysis import load_results, write_plots
+from tests.analysis.synthetic import law_results
+root = law_results(pathlib.Path(tempfile.mkdtemp()), budgets=(1e15, 1e16, 1e17))
+write_plots(load_results(root), root / "plots")
+print(matplotlib.get_backend())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "svg"

@@ -1,0 +1,106 @@
+"""The parametric law's allocation for a budget, costed by the trainer's own FLOPs formula.
+
+Chinchilla's closed form assumes C = 6·N·D. budgetune's trials cost ``flops_per_token(shape)``
+per token (``budgetune.flops``: blocks, attention and the LM head), 1.8× 6N at d_model 128 /
+4 layers and about 4× at d_model 64 / 2 layers, so an allocation on 6·N·D would overspend by
+that much. Here instead:
+
+1. **The shape family** is taken from a measured recipe (the query's winner): its aspect ratio
+   r = d_model / n_layers, head width d_model / n_heads, FFN ratio k = d_ff / d_model, and every
+   other field (model, seq_len T, vocab_size V, batch, lr, ...). A size N then has
+   n_layers L = (N / ((4 + 2k)·r²))^(1/3) and d_model = r·L, because the block stack holds
+   N_nonemb = L·(4d² + 2·d·d_ff) = (4 + 2k)·L·d² (12·L·d² for d_ff = 4d).
+2. **The optimum**: minimise the fitted L(N, D(N)) over ln N with D(N) = C / flops_per_token(N's
+   shape) (``scipy.optimize.minimize_scalar``, bounded), so it spends exactly C.
+3. **A runnable schedule**: round to whole layers and a whole number of heads, and plan its
+   steps as the trainer does (``plan_steps``: the largest number that fits, never over budget).
+   D is those steps' tokens, and the expected loss is the law at the rounded (N, D).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from budgetune.analysis._fit import ScalingLawFit
+from budgetune.flops import (
+    flops_per_step,
+    flops_per_token,
+    n_params_nonemb_computed,
+    plan_steps,
+    tokens_per_step,
+)
+from budgetune.spaces import Schedule, schedule_fields
+
+_LOG_N_BOUNDS = (math.log(1e3), math.log(1e13))  # non-embedding parameters searched
+
+
+@dataclass(frozen=True)
+class Allocation:
+    n_opt: float  # the continuous optimum along the family  # parameters
+    schedule: Schedule  # the rounded, runnable shape
+    n_params_nonemb: int  # its N
+    steps: int  # trainer-planned steps at the budget
+    tokens: int  # D = steps × batch_size × seq_len
+    train_flops: float  # steps × flops_per_step: <= the budget, < one step short
+    expected_loss: float  # the fitted law at (N, D)  # nats
+
+
+def _family(winner: dict) -> dict:
+    d, L = float(winner["d_model"]), float(winner["n_layers"])
+    return {"r": d / L, "head": d / float(winner["n_heads"]), "k": float(winner["d_ff"]) / d}
+
+
+def _shape(n: float, winner: dict) -> tuple[float, float]:
+    """(n_layers, d_model), continuous, of the family member with N non-embedding params."""
+    f = _family(winner)
+    layers = (n / ((4 + 2 * f["k"]) * f["r"] ** 2)) ** (1 / 3)
+    return layers, f["r"] * layers
+
+
+def family_flops_per_token(n: float, winner: dict) -> float:
+    """``budgetune.flops.flops_per_token`` of the (continuous) family member of size N."""
+    layers, d = _shape(n, winner)
+    return flops_per_token(SimpleNamespace(
+        model=winner["model"], n_layers=layers, d_model=d, d_ff=_family(winner)["k"] * d,
+        seq_len=winner["seq_len"], vocab_size=winner["vocab_size"]))
+
+
+def _rounded(n: float, winner: dict) -> Schedule:
+    f = _family(winner)
+    layers, d = _shape(n, winner)
+    L = max(1, round(layers))
+    heads = max(1, round(d / f["head"]))
+    d_model = max(8, int(round(heads * f["head"])))
+    while d_model % heads:
+        d_model += 1
+    values = {fl.name: winner[fl.name] for fl in schedule_fields() if fl.name in winner}
+    unit = int(values.get("share_unit", 1))
+    values.update(d_model=d_model, n_layers=L, n_heads=heads,
+                  d_ff=max(1, int(round(f["k"] * d_model))),
+                  share_unit=unit if L % unit == 0 else 1)
+    values = {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}
+    return Schedule(**values)
+
+
+def allocate(fit: ScalingLawFit, budget_flops: float, winner: dict) -> Allocation:
+    """The law's best (N, D) for ``budget_flops`` along the winner's shape family (module
+    docstring). Raises ValueError when no schedule of the family gets one step of it."""
+
+    def loss_at(log_n: float) -> float:
+        n = math.exp(log_n)
+        return float(fit.loss(n, budget_flops / family_flops_per_token(n, winner)))
+
+    res = minimize_scalar(loss_at, bounds=_LOG_N_BOUNDS, method="bounded",
+                          options={"xatol": 1e-6})
+    n_opt = float(np.exp(res.x))
+    schedule = _rounded(n_opt, winner)
+    steps = plan_steps(schedule, budget_flops, min_steps=1)
+    n = n_params_nonemb_computed(schedule)
+    tokens = steps * tokens_per_step(schedule)
+    return Allocation(n_opt, schedule, n, steps, tokens, steps * flops_per_step(schedule),
+                      float(fit.loss(n, tokens)))
