@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from budgetune.search._spec import DEFAULT_BUDGETS, DEFAULT_MAX_MB, SearchSpec
+from budgetune.search._spec import DEFAULT_BUDGETS, DEFAULT_MAX_MB, SearchSpec, default_budgets
 
 
 def add_search_commands(sub) -> None:
@@ -19,8 +19,11 @@ def add_search_commands(sub) -> None:
                        "three budgets with a size limit, a few minutes on a laptop).")
     p.add_argument("--space", default="default",
                    help="quick, default, paper, or a .yaml/.toml space file")
-    p.add_argument("--budget", type=float, nargs="+", default=list(DEFAULT_BUDGETS),
-                   help="training FLOPs per trial; one Tune experiment per budget")
+    p.add_argument("--budget", type=float, nargs="+", default=None,
+                   help="training FLOPs per trial; one Tune experiment per budget (default "
+                   f"{' '.join(f'{b:g}' for b in DEFAULT_BUDGETS)}, or for a space whose "
+                   "largest model needs more, three budgets 3x apart from the smallest that "
+                   "gives it 10 steps)")
     p.add_argument("--num-samples", type=int, default=6, help="trials per budget (default 6)")
     p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
                    help=f"size limit of the compressed model, MB (default {DEFAULT_MAX_MB})")
@@ -67,7 +70,8 @@ def add_search_commands(sub) -> None:
 
 def _spec_from_args(args) -> SearchSpec:
     return SearchSpec(
-        space=args.space, budgets=tuple(args.budget), num_samples=args.num_samples,
+        space=args.space, budgets=tuple(args.budget or default_budgets(args.space)),
+        num_samples=args.num_samples,
         max_mb=None if args.no_size_limit else args.max_mb,
         max_total_flops=args.max_total_flops, searcher=args.searcher,
         scheduler=args.scheduler, reduction_factor=args.reduction_factor,

@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from budgetune.search._spec import SearchSpec, sample_schedules
+from budgetune.search._spec import SearchSpec, extreme_schedules
 from budgetune.search._trainable import asha_rungs
 
 # Measured in the embedded default search (2 cores): 24.6 GFLOP/s per trial against a 66 GFLOP/s
@@ -69,8 +69,9 @@ def _matmul_flops_per_s(threads: int, seconds: float = 0.3) -> float:
 def plan_search(spec: SearchSpec) -> SearchPlan:
     from budgetune.trainables import flops_per_step
 
-    schedules = sample_schedules(spec)
-    per_step = [flops_per_step(s) for s in schedules]
+    space = spec.load_space()
+    per_step = [flops_per_step(s) for s in extreme_schedules(space)]
+    n_grid = len(space.grid()) if spec.searcher == "grid" else 0
     cpus = os.cpu_count() or 1
     concurrent = spec.max_concurrent or max(1, cpus // spec.cpus_per_trial)
     # A trial's threads, but never more than this machine has: --cpus-per-trial=100000 made
@@ -78,7 +79,7 @@ def plan_search(spec: SearchSpec) -> SearchPlan:
     rate = _matmul_flops_per_s(min(spec.cpus_per_trial, cpus)) * ASSUMED_MFU
     plans, wall, worst = [], 0.0, 0.0
     for budget in spec.budgets:
-        trials = len(schedules) if spec.searcher == "grid" else spec.num_samples
+        trials = n_grid or spec.num_samples
         rungs = asha_rungs(budget, spec.grace_fraction * budget, spec.reduction_factor) \
             if spec.scheduler == "asha" else []
         frac = _expected_fraction(rungs, budget, spec.reduction_factor) if rungs else 1.0
