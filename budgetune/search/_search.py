@@ -57,6 +57,33 @@ def search_id_of(folder: Path) -> str:
     return settings["search_id"]
 
 
+def _has_rows(folder: Path, search_id: str) -> bool:
+    for table in ("reports", "trials"):
+        if (folder / table).is_dir() and len(rows := read_table(folder, table)) and (
+                rows["search_id"] == search_id).any():
+            return True
+    return False
+
+
+def write_settings(spec: SearchSpec) -> str:
+    """Start a new search's settings file: ``search.json`` written fresh, so what a first
+    attempt that died before Tune started left there never shadows this run's settings. Its
+    search_id is kept only if the tables already hold rows of it; else a new one is made."""
+    folder = spec.folder()
+    path = folder / SPEC_FILE
+    old = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            old = {}
+    kept = old.get("search_id") if isinstance(old, dict) else None
+    search_id = kept if kept and _has_rows(folder, kept) else uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**spec.to_dict(), "search_id": search_id}, indent=1))
+    return search_id
+
+
 def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[str]:
     """Run (or resume) every budget's experiment; returns the experiment names."""
     from budgetune.search._ray import cluster_address, ray_session, secure_environment
@@ -75,7 +102,7 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
                          "and --name.")
     writer = ResultsWriter(spec.results, spec.name)
     writer.lock()  # one driver per search folder, for the whole run
-    search_id = search_id_of(folder)
+    search_id = search_id_of(folder) if resume else write_settings(spec)
     try:
         with ray_session(spec.address) as resources:
             progress(f"budgetune search {spec.name!r}: space {spec.space!r}, budgets "

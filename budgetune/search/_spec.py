@@ -46,6 +46,12 @@ class SearchSpec:
         load_space(self.space)  # a bad space fails here, before Ray starts
         for b in self.budgets:
             validate_budget(b)
+        names = [self.experiment(b) for b in self.budgets]
+        if len(set(names)) < len(names):
+            given = ", ".join(f"{b:g}" for b in self.budgets)
+            raise ValueError(f"The value of `budgets` is [{given}], but must be distinct at 3 "
+                             "significant digits (each gets its own Tune experiment); give each "
+                             "budget once.")
         checks = [
             ("num_samples", self.num_samples, self.num_samples >= 1, ">= 1"),
             ("reduction_factor", self.reduction_factor, self.reduction_factor >= 2, ">= 2"),
