@@ -19,12 +19,13 @@ CHECKPOINT_FILE = "trial.pt"
 
 
 def asha_rungs(budget: float, grace_period: float, reduction_factor: float) -> list[float]:
-    """Milestones r·η^k below max_t = budget, as Ray's ASHAScheduler places them."""
-    rungs, t = [], grace_period
-    while t < budget * (1 - 1e-12):
-        rungs.append(t)
-        t *= reduction_factor
-    return rungs
+    """The milestones of Ray's ``ASHAScheduler(max_t=budget, grace_period, reduction_factor)``
+    (its first bracket) that a trial reaches before its budget is spent, computed as Ray
+    computes them (``grace_period · η^k``, k < int(log(max_t/grace)/log η) + 1) so the
+    checkpoints land exactly on them. tests/search checks them against the scheduler itself."""
+    count = int(math.log(budget / grace_period) / math.log(reduction_factor) + 1)
+    milestones = [grace_period * reduction_factor**k for k in range(count)]
+    return [m for m in milestones if m < budget * (1 - 1e-12)]
 
 
 def objective(val_loss_compressed: float, compressed_bytes: int, max_bytes: float | None
