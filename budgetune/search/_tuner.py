@@ -21,11 +21,11 @@ REPORTS_BETWEEN_RUNGS = 3  # besides the rungs: at 1/3, 2/3 and all of the budge
 class CapStopper(tune.Stopper):
     """Stops the whole experiment once the search-wide training FLOPs cap is spent."""
 
-    def __init__(self, ledger: FlopsLedger):
-        self.ledger = ledger
+    def __init__(self, ledger: FlopsLedger, experiment: str):
+        self.ledger, self.experiment = ledger, experiment
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        self.ledger.last[trial_id] = float(result.get("train_flops", 0.0))
+        self.ledger.observe(self.experiment, trial_id, result)
         return False
 
     def stop_all(self) -> bool:
@@ -92,9 +92,9 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
             threads=spec.cpus_per_trial),
         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     callbacks = [ResultsCallback(spec.results, spec.name, search_id, name, budget,
-                                 ledger.reached),
+                                 ledger.reached, ledger),
                  ProgressCallback(name, progress)]
-    stopper = CapStopper(ledger)
+    stopper = CapStopper(ledger, name)
     path = storage / name
     if resume and tune.Tuner.can_restore(path):
         progress(f"{name}: resuming from {path}")
