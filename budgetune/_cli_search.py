@@ -55,6 +55,10 @@ def add_search_commands(sub) -> None:
         help="CPUs (torch threads) per trial (default %(default)s)")
     add("--gpus-per-trial", type=float, default=d.gpus_per_trial,
         help="GPUs per trial; > 0 trains in bf16 autocast on CUDA (default %(default)s)")
+    add("--repeats", type=int, default=d.repeats,
+        help="after the search, retrain the top K recipes of each budget with 2 more seeds "
+        "(FIFO, charged to --max-total-flops), so the best rests on 3 seeds (default "
+        "%(default)s)")
     p.add_argument("--address", default=None,
                    help="join a cluster: auto or ray://HOST:PORT (default %(default)s: start "
                    "local Ray)")
@@ -114,7 +118,7 @@ def _spec_from_args(args) -> SearchSpec:
         grace_fraction=args.grace_fraction, max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address, results=args.results, name=args.name, seed=args.seed,
-        eval_tokens=args.eval_tokens)
+        eval_tokens=args.eval_tokens, repeats=args.repeats)
 
 
 def _saved_spec(args) -> SearchSpec:

@@ -140,6 +140,10 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
                     continue
                 fit_experiment(spec, search_id, budget, ledger, resources, resume, progress)
                 names.append(name)
+            if spec.repeats:
+                from budgetune.search._repeats import run_repeats
+
+                names += run_repeats(spec, search_id, ledger, resources, resume, progress)
             return names
     finally:
         writer.unlock()
