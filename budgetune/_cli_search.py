@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-from budgetune.search._spec import DEFAULT_BUDGETS, DEFAULT_MAX_MB, SearchSpec
+from budgetune.search._spec import (
+    DEFAULT_BUDGETS,
+    DEFAULT_MAX_MB,
+    SearchSpec,
+    default_budgets,
+)
 
 
 def add_search_commands(sub) -> None:
@@ -17,37 +23,59 @@ def add_search_commands(sub) -> None:
                        description="Search training schedules under FLOPs budgets on Ray. With "
                        "no arguments: the embedded default (local Ray, the default space at "
                        "three budgets with a size limit, a few minutes on a laptop).")
-    p.add_argument("--space", default="default",
-                   help="quick, default, paper, or a .yaml/.toml space file")
-    p.add_argument("--budget", type=float, nargs="+", default=list(DEFAULT_BUDGETS),
-                   help="training FLOPs per trial; one Tune experiment per budget")
-    p.add_argument("--num-samples", type=int, default=6, help="trials per budget (default 6)")
-    p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
-                   help=f"size limit of the compressed model, MB (default {DEFAULT_MAX_MB})")
-    p.add_argument("--no-size-limit", action="store_true", help="no --max-mb")
-    p.add_argument("--max-total-flops", type=float, default=None,
-                   help="search-wide cap on training FLOPs")
-    p.add_argument("--searcher", default="tpe", choices=["tpe", "random", "grid"])
-    p.add_argument("--scheduler", default="asha", choices=["asha", "fifo"])
-    p.add_argument("--reduction-factor", type=float, default=3.0, help="ASHA's η")
-    p.add_argument("--grace-fraction", type=float, default=1 / 9,
-                   help="ASHA's grace_period as a fraction of the budget")
-    p.add_argument("--max-concurrent", type=int, default=None)
-    p.add_argument("--cpus-per-trial", type=int, default=1)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    d = SearchSpec()
+    add = functools.partial(_add_setting, p)
+    add("--space", default=d.space,
+        help="quick, default, paper, or a .yaml/.toml space file (default %(default)s)")
+    add("--budget", type=float, nargs="+", default=None,
+        help="training FLOPs per trial; one Tune experiment per budget (default "
+        f"{' '.join(f'{b:g}' for b in DEFAULT_BUDGETS)}, or for a space whose largest model "
+        "needs more, three budgets 3x apart from the smallest that gives it 10 steps)")
+    add("--num-samples", type=int, default=d.num_samples,
+        help="trials per budget (default %(default)s)")
+    add("--max-mb", type=float, default=DEFAULT_MAX_MB,
+        help="size limit of the compressed model, MB (default %(default)s)")
+    add("--no-size-limit", action="store_true",
+        help="no --max-mb (default: off, the limit applies)")
+    add("--max-total-flops", type=float, default=d.max_total_flops,
+        help="search-wide cap on training FLOPs, repeats included (default %(default)s: no "
+        "cap)")
+    add("--searcher", default=d.searcher, choices=["tpe", "random", "grid"],
+        help="Optuna TPE, Optuna random, or every schedule of a finite space (default "
+        "%(default)s)")
+    add("--scheduler", default=d.scheduler, choices=["asha", "fifo"],
+        help="ASHA early stopping on the FLOPs axis, or none (default %(default)s)")
+    add("--reduction-factor", type=float, default=d.reduction_factor,
+        help="ASHA's η (default %(default)s)")
+    add("--grace-fraction", type=float, default=d.grace_fraction,
+        help="ASHA's grace_period as a fraction of the budget (default %(default).3g)")
+    add("--max-concurrent", type=int, default=d.max_concurrent,
+        help="trials at once (default %(default)s: as many as the CPUs allow)")
+    add("--cpus-per-trial", type=int, default=d.cpus_per_trial,
+        help="CPUs (torch threads) per trial (default %(default)s)")
+    add("--gpus-per-trial", type=float, default=d.gpus_per_trial,
+        help="GPUs per trial; > 0 trains in bf16 autocast on CUDA (default %(default)s)")
+    add("--repeats", type=int, default=d.repeats,
+        help="after the search, retrain the top K recipes of each budget with 2 more seeds "
+        "(FIFO, charged to --max-total-flops), so the best rests on 3 seeds (default "
+        "%(default)s)")
     p.add_argument("--address", default=None,
-                   help="join a cluster: auto or ray://HOST:PORT (default: start local Ray)")
-    p.add_argument("--results", default="results", help="results directory")
-    p.add_argument("--name", default="default", help="this search's folder under --results")
-    p.add_argument("--seed", type=int, default=0, help="the searcher's seed")
-    p.add_argument("--eval-tokens", type=int, default=SearchSpec.eval_tokens,
-                   help="validation tokens per evaluation (default %(default)s); fewer make "
-                   "short trials cheaper and their losses noisier (BENCHMARKS.md)")
+                   help="join a cluster: auto or ray://HOST:PORT (default %(default)s: start "
+                   "local Ray)")
+    p.add_argument("--results", default=d.results,
+                   help="results directory (default %(default)s)")
+    p.add_argument("--name", default=d.name,
+                   help="this search's folder under --results (default %(default)s)")
+    add("--seed", type=int, default=d.seed,
+        help="the searcher's seed (default %(default)s)")
+    add("--eval-tokens", type=int, default=d.eval_tokens,
+        help="validation tokens per evaluation (default %(default)s); fewer make short trials "
+        "cheaper and their losses noisier (BENCHMARKS.md)")
     p.add_argument("--resume", action="store_true",
                    help="continue the search --results/--name with its saved settings")
     p.add_argument("--dry-run", action="store_true",
                    help="print the planned trials, FLOPs and wall time; start nothing")
-    p.set_defaults(run=_run_search)
+    p.set_defaults(run=_run_search, given=())
 
     st = sub.add_parser("status", help="trials running/stopped/done, FLOPs spent, best so far")
     st.add_argument("--results", default="results")
@@ -65,16 +93,32 @@ def add_search_commands(sub) -> None:
     sm.set_defaults(run=_run_submit)
 
 
+class _Given(argparse.Action):
+    """Store a value and remember that the user gave it: ``--resume`` refuses settings."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        namespace.given = (*namespace.given, option_string)
+
+
+def _add_setting(parser, flag: str, **kwargs) -> None:
+    """A flag that is one of the search's saved settings (search.json)."""
+    if kwargs.pop("action", None) == "store_true":
+        kwargs.update(nargs=0, const=True, default=False)
+    parser.add_argument(flag, action=_Given, **kwargs)
+
+
 def _spec_from_args(args) -> SearchSpec:
     return SearchSpec(
-        space=args.space, budgets=tuple(args.budget), num_samples=args.num_samples,
+        space=args.space, budgets=tuple(args.budget or default_budgets(args.space)),
+        num_samples=args.num_samples,
         max_mb=None if args.no_size_limit else args.max_mb,
         max_total_flops=args.max_total_flops, searcher=args.searcher,
         scheduler=args.scheduler, reduction_factor=args.reduction_factor,
         grace_fraction=args.grace_fraction, max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address, results=args.results, name=args.name, seed=args.seed,
-        eval_tokens=args.eval_tokens)
+        eval_tokens=args.eval_tokens, repeats=args.repeats)
 
 
 def _saved_spec(args) -> SearchSpec:
@@ -93,21 +137,18 @@ def _saved_spec(args) -> SearchSpec:
 
 
 def _run_search(args) -> int:
+    if args.resume and args.given:
+        raise ValueError(f"--resume continues a search with its saved settings; drop "
+                         f"{'/'.join(dict.fromkeys(args.given))} or start a new --name.")
     spec = _saved_spec(args) if args.resume else _spec_from_args(args)
     if args.dry_run:
         from budgetune.search._plan import format_plan, plan_search
 
         print(format_plan(plan_search(spec)))
         return 0
-    from budgetune.results import SPEC_FILE
     from budgetune.search import check_address, cluster_address, run_search
 
     check_address(cluster_address(spec.address))  # before writing anything
-    folder = spec.folder()
-    if not args.resume:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / SPEC_FILE).exists():
-            (folder / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=1))
     run_search(spec, resume=args.resume, progress=lambda line: print(line, flush=True))
     _print_summary(spec)
     return 0

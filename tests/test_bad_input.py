@@ -26,6 +26,7 @@ from budgetune.results import part_files
 from budgetune.spaces import schedule_fields
 from tests.analysis.synthetic import trial_rows, write
 from tests.search.processes import free_port
+from tests.spaces.shipped import shipped_maps
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -78,17 +79,31 @@ space_maps = st.dictionaries(
 )
 
 
+# The shipped spaces, which once crashed the dry run (a `Choice` handed to `Schedule`).
+SHIPPED = shipped_maps()
+
+
+def _shipped_examples(test):
+    for space in SHIPPED:
+        test = example(space=space)(test)
+    return test
+
+
 @SETTINGS
 @given(space=space_maps)
 @example(space={"\n": {}})  # found by this test: a field name quoted its line break raw
+@_shipped_examples
 def test_any_yaml_space_is_planned_or_refused_in_one_line(space):
     with tempfile.TemporaryDirectory() as root:
         path = Path(root, "space.yaml")
         path.write_text(yaml.safe_dump(space))
-        code, stderr = _cli("search", "--space", str(path), "--budget", "1e12", "--dry-run",
+        budget = [] if space in SHIPPED else ["--budget", "1e12"]  # theirs: fits the space
+        code, stderr = _cli("search", "--space", str(path), *budget, "--dry-run",
                             "--results", str(Path(root, "results")))
         _assert_answer_or_refusal(code, stderr)
         assert not Path(root, "results").exists()  # a dry run writes nothing
+        if space in SHIPPED:
+            assert code == 0, stderr
 
 
 @SETTINGS
@@ -110,13 +125,15 @@ flag_values = st.one_of(numbers.map(str), st.text(max_size=8))
 SEARCH_FLAGS = ["--budget", "--num-samples", "--max-mb", "--max-total-flops",
                 "--reduction-factor", "--grace-fraction", "--max-concurrent",
                 "--cpus-per-trial", "--gpus-per-trial", "--seed", "--space", "--name",
-                "--searcher", "--scheduler", "--eval-tokens"]
+                "--searcher", "--scheduler", "--eval-tokens", "--repeats"]
 
 
 @SETTINGS
 @given(flags=st.dictionaries(st.sampled_from(SEARCH_FLAGS), flag_values, min_size=1,
                              max_size=3))
 @example(flags={"--cpus-per-trial": "100000"})  # once aborted the process: 100000 threads
+@example(flags={"--space": "paper"})  # once a traceback: a Choice handed to Schedule
+@example(flags={"--space": "quick"})
 def test_any_search_flags_are_planned_or_refused_in_one_line(flags):
     with tempfile.TemporaryDirectory() as root:
         argv = ["search", "--dry-run", "--results", root]

@@ -24,10 +24,11 @@ from budgetune.spaces import config_to_schedule
 
 class ResultsCallback(Callback):
     def __init__(self, root: str, name: str, search_id: str, experiment: str, budget: float,
-                 cap_reached=None):
+                 cap_reached=None, ledger=None):
         self.root, self.name, self.experiment, self.budget = root, name, experiment, budget
         self.search_id = search_id
         self.cap_reached = cap_reached  # callable: was the search-wide FLOPs cap hit?
+        self.ledger = ledger  # FlopsLedger: each trial's spent FLOPs, restarts included
         self._rows = {"reports": [], "trials": [], "grid": []}
         self._last: dict[str, dict] = {}  # trial_id -> its last result
         self._finished: set[str] = set()  # trials whose final row is written
@@ -35,7 +36,7 @@ class ResultsCallback(Callback):
     def __getstate__(self) -> dict:  # Tune saves callbacks with the experiment: no rows
         state = dict(self.__dict__)
         state["_rows"] = {"reports": [], "trials": [], "grid": []}
-        state["cap_reached"] = None
+        state["cap_reached"], state["ledger"] = None, None
         return state
 
     def _base(self, trial, corpus_id: str) -> dict:
@@ -47,8 +48,10 @@ class ResultsCallback(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         base = self._base(trial, result["corpus_id"])
-        row = {**base, "point": bool(result["completed"]),
-               "spent_flops": float(result.get("spent_flops", result["train_flops"])),
+        spent = (self.ledger.observe(self.experiment, trial.trial_id, result)
+                 if self.ledger is not None else float(result["train_flops"]))
+        result = {**result, "spent_flops": spent}
+        row = {**base, "point": bool(result["completed"]), "spent_flops": spent,
                "val_loss_se": float(result.get("val_loss_se", float("nan"))),
                "eval_tokens": int(result.get("eval_tokens", 0))}
         self._rows["reports"].append({**row, **{c: result[c] for c in REPORTS.columns

@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from budgetune.search._spec import SearchSpec, sample_schedules
+from budgetune.search._spec import REPEAT_SEEDS, SearchSpec, extreme_schedules
 from budgetune.search._trainable import asha_rungs
 
 # Measured in the embedded default search (2 cores): 24.6 GFLOP/s per trial against a 66 GFLOP/s
@@ -29,8 +29,9 @@ class BudgetPlan:
     flops_per_step: tuple[float, float]  # (min, max) over the space
     steps: tuple[int, int]  # planned steps per trial (min, max)
     rungs: tuple[float, ...]
-    expected_flops: float  # with early stopping
-    worst_flops: float  # every trial to its full budget
+    expected_flops: float  # with early stopping, repeats included
+    worst_flops: float  # every trial to its full budget, repeats included
+    repeat_trials: int = 0  # --repeats: recipes × more seeds, each a whole budget
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ def _matmul_flops_per_s(threads: int, seconds: float = 0.3) -> float:
 def plan_search(spec: SearchSpec) -> SearchPlan:
     from budgetune.trainables import flops_per_step
 
-    schedules = sample_schedules(spec)
-    per_step = [flops_per_step(s) for s in schedules]
+    space = spec.load_space()
+    per_step = [flops_per_step(s) for s in extreme_schedules(space)]
+    n_grid = len(space.grid()) if spec.searcher == "grid" else 0
     cpus = os.cpu_count() or 1
     concurrent = spec.max_concurrent or max(1, cpus // spec.cpus_per_trial)
     # A trial's threads, but never more than this machine has: --cpus-per-trial=100000 made
@@ -78,16 +80,22 @@ def plan_search(spec: SearchSpec) -> SearchPlan:
     rate = _matmul_flops_per_s(min(spec.cpus_per_trial, cpus)) * ASSUMED_MFU
     plans, wall, worst = [], 0.0, 0.0
     for budget in spec.budgets:
-        trials = len(schedules) if spec.searcher == "grid" else spec.num_samples
+        trials = n_grid or spec.num_samples
         rungs = asha_rungs(budget, spec.grace_fraction * budget, spec.reduction_factor) \
             if spec.scheduler == "asha" else []
         frac = _expected_fraction(rungs, budget, spec.reduction_factor) if rungs else 1.0
+        repeats = spec.repeats * REPEAT_SEEDS
         plans.append(BudgetPlan(budget, trials, (min(per_step), max(per_step)),
                                 (int(budget // max(per_step)), int(budget // min(per_step))),
-                                tuple(rungs), trials * budget * frac, trials * budget))
+                                tuple(rungs), (trials * frac + repeats) * budget,
+                                (trials + repeats) * budget, repeats))
         start = trials * ACTOR_START_S / min(concurrent, trials)
         wall += trials * budget * frac / (rate * min(concurrent, trials)) + start
         worst += trials * budget / (rate * min(concurrent, trials)) + start
+        if repeats:
+            at_once = min(concurrent, repeats)
+            extra = repeats * budget / (rate * at_once) + repeats * ACTOR_START_S / at_once
+            wall, worst = wall + extra, worst + extra
     return SearchPlan(spec, plans, cpus, concurrent, rate, wall, worst)
 
 
@@ -104,6 +112,10 @@ def format_plan(plan: SearchPlan) -> str:
         lines.append(f"{b.budget:>9.3g} {b.trials:>6} {b.flops_per_step[0]:>9.3g}-"
                      f"{b.flops_per_step[1]:<9.3g} {b.steps[0]:>6}-{b.steps[1]:<6} "
                      f"{rungs:>22} {b.expected_flops:>14.3g} {b.worst_flops:>9.3g}")
+    if s.repeats:
+        lines.append(f"repeats: the top {s.repeats} recipe(s) per budget retrained with "
+                     f"{REPEAT_SEEDS} more seeds, {plan.budgets[0].repeat_trials} whole-budget "
+                     "trial(s) per budget, included in the FLOPs and times below")
     total = sum(b.expected_flops for b in plan.budgets)
     cap = f", capped at {s.max_total_flops:.3g}" if s.max_total_flops else ""
     lines.append(f"expected {total:.3g} training FLOPs{cap}; {plan.wall_s / 60:.1f} to "

@@ -27,24 +27,44 @@ from budgetune.search._spec import SearchSpec
 
 @dataclass
 class FlopsLedger:
-    """Training FLOPs spent across the whole search (all budgets), for the cap."""
+    """Training FLOPs spent across the whole search (every budget, repeats included), per
+    trial, for the cap and the tables' ``spent_flops``. Never undercounted: a trial that
+    restarts (retried after a failure, or resumed) reports the train_flops its checkpoint
+    restored (``restored_flops``, 0 from scratch) with a new ``run_id``; the work it had done
+    past that point was lost and is trained again, so it stays counted:
+    spent = lost + train_flops, with lost = spent so far − restored_flops at each restart.
+    On ``--resume`` every trial's ``spent_flops`` in the trials table is where it starts."""
 
     cap: float | None
-    spent_before: float = 0.0  # by experiments already finished or restored
-    last: dict[str, float] = field(default_factory=dict)  # trial -> its latest train_flops
+    spent_of: dict[tuple[str, str], float] = field(default_factory=dict)  # (exp, trial) ->
+    lost: dict[tuple[str, str], float] = field(default_factory=dict)
+    run: dict[tuple[str, str], str] = field(default_factory=dict)  # the run seen last
 
     @property
     def spent(self) -> float:
-        return self.spent_before + sum(self.last.values())
+        return sum(self.spent_of.values())
 
     def reached(self) -> bool:
         return self.cap is not None and self.spent >= self.cap
 
+    def load(self, trials) -> None:
+        """Start from the trials table (every experiment of the search, this one too)."""
+        for row in trials[["experiment", "trial_id", "spent_flops", "train_flops"]].itertuples():
+            spent = row.spent_flops if row.spent_flops == row.spent_flops else row.train_flops
+            self.spent_of[(row.experiment, row.trial_id)] = float(spent)
 
-def spent_in_table(spec: SearchSpec) -> dict[str, float]:
-    """Training FLOPs per experiment already recorded in the trials table."""
-    trials = read_table(spec.folder(), "trials")
-    return trials.groupby("experiment")["train_flops"].sum().to_dict() if len(trials) else {}
+    def observe(self, experiment: str, trial_id: str, result: dict) -> float:
+        """Count one result; returns the trial's spent FLOPs. The same result twice (the
+        stopper and the callback both see it) counts once."""
+        key = (experiment, trial_id)
+        flops = float(result.get("train_flops", 0.0))
+        run = str(result.get("run_id", ""))
+        if self.run.get(key) != run:  # a new run of the trial: fresh, retried or resumed
+            restored = float(result.get("restored_flops", 0.0))
+            self.lost[key] = max(0.0, self.spent_of.get(key, 0.0) - restored)
+            self.run[key] = run
+        self.spent_of[key] = self.lost.get(key, 0.0) + flops
+        return self.spent_of[key]
 
 
 def search_id_of(folder: Path) -> str:
@@ -55,6 +75,33 @@ def search_id_of(folder: Path) -> str:
         settings["search_id"] = uuid.uuid4().hex[:12]
         path.write_text(json.dumps(settings, indent=1))
     return settings["search_id"]
+
+
+def _has_rows(folder: Path, search_id: str) -> bool:
+    for table in ("reports", "trials"):
+        if (folder / table).is_dir() and len(rows := read_table(folder, table)) and (
+                rows["search_id"] == search_id).any():
+            return True
+    return False
+
+
+def write_settings(spec: SearchSpec) -> str:
+    """Start a new search's settings file: ``search.json`` written fresh, so what a first
+    attempt that died before Tune started left there never shadows this run's settings. Its
+    search_id is kept only if the tables already hold rows of it; else a new one is made."""
+    folder = spec.folder()
+    path = folder / SPEC_FILE
+    old = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            old = {}
+    kept = old.get("search_id") if isinstance(old, dict) else None
+    search_id = kept if kept and _has_rows(folder, kept) else uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**spec.to_dict(), "search_id": search_id}, indent=1))
+    return search_id
 
 
 def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[str]:
@@ -75,25 +122,28 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
                          "and --name.")
     writer = ResultsWriter(spec.results, spec.name)
     writer.lock()  # one driver per search folder, for the whole run
-    search_id = search_id_of(folder)
+    search_id = search_id_of(folder) if resume else write_settings(spec)
     try:
         with ray_session(spec.address) as resources:
             progress(f"budgetune search {spec.name!r}: space {spec.space!r}, budgets "
                      f"{', '.join(f'{b:.3g}' for b in spec.budgets)} FLOPs, "
                      f"{int(resources.get('CPU', 0))} CPUs, results in {folder}")
             ledger = FlopsLedger(spec.max_total_flops)
+            if (folder / "trials").is_dir():
+                ledger.load(read_table(folder, "trials"))
             names = []
             for budget in spec.budgets:
                 name = spec.experiment(budget)
-                already = spent_in_table(spec)
-                ledger.spent_before = sum(v for k, v in already.items() if k != name)
-                ledger.last = {}
                 if ledger.reached():
                     progress(f"{name}: skipped, the FLOPs cap {spec.max_total_flops:.3g} is "
                              "spent")
                     continue
                 fit_experiment(spec, search_id, budget, ledger, resources, resume, progress)
                 names.append(name)
+            if spec.repeats:
+                from budgetune.search._repeats import run_repeats
+
+                names += run_repeats(spec, search_id, ledger, resources, resume, progress)
             return names
     finally:
         writer.unlock()

@@ -6,14 +6,21 @@ holds it, and ``--resume`` reads it back.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from budgetune.flops import flops_per_step
-from budgetune.spaces import Range, Schedule, Space, load_space, validate_budget
+from budgetune.spaces import Schedule, Space, corner_values, load_space, validate_budget
 
 DEFAULT_BUDGETS = (2e11, 6e11, 1.8e12)  # the embedded demo: three budgets 3× apart
+# The embedded default does not repeat: repeating its top recipe per budget with 2 more seeds
+# adds 2 × (2e11 + 6e11 + 1.8e12) = 5.2e12 training FLOPs to its 4.0e12 expected (dry run),
+# doubling the ~7 minutes it takes on 2 cores, beyond the 8 the issue allows it.
+DEFAULT_REPEATS = 0
+REPEAT_SEEDS = 2  # more seeds per repeated recipe: 3 in all with the search's own
+MIN_STEPS = 10  # what plan_steps asks of every schedule by default
 DEFAULT_MAX_MB = 3.0  # the embedded demo's size limit: d_model 128 must be compressed to fit
 
 
@@ -39,11 +46,18 @@ class SearchSpec:
     seed: int = 0
     eval_tokens: int = 8192
     max_failures: int = 3
+    repeats: int = DEFAULT_REPEATS  # top recipes per budget retrained with 2 more seeds
 
     def __post_init__(self) -> None:
         load_space(self.space)  # a bad space fails here, before Ray starts
         for b in self.budgets:
             validate_budget(b)
+        names = [self.experiment(b) for b in self.budgets]
+        if len(set(names)) < len(names):
+            given = ", ".join(f"{b:g}" for b in self.budgets)
+            raise ValueError(f"The value of `budgets` is [{given}], but must be distinct at 3 "
+                             "significant digits (each gets its own Tune experiment); give each "
+                             "budget once.")
         checks = [
             ("num_samples", self.num_samples, self.num_samples >= 1, ">= 1"),
             ("reduction_factor", self.reduction_factor, self.reduction_factor >= 2, ">= 2"),
@@ -62,6 +76,7 @@ class SearchSpec:
              or self.max_concurrent >= 1, ">= 1"),
             ("eval_tokens", self.eval_tokens, self.eval_tokens >= 1, ">= 1"),
             ("max_failures", self.max_failures, self.max_failures >= 0, ">= 0"),
+            ("repeats", self.repeats, self.repeats >= 0, ">= 0"),
             ("name", self.name, bool(self.name) and "/" not in self.name and
              not self.name.startswith("."), "a plain folder name"),
         ]
@@ -74,7 +89,7 @@ class SearchSpec:
         """Every schedule the space allows must get the trainer's minimum steps."""
         from budgetune.flops import plan_steps
 
-        largest = max(sample_schedules(self), key=flops_per_step)
+        _, largest = extreme_schedules(self.load_space())
         try:
             plan_steps(largest, min(self.budgets))
         except ValueError as e:
@@ -99,10 +114,60 @@ class SearchSpec:
         return asdict(self)
 
 
-def sample_schedules(spec: SearchSpec) -> list[Schedule]:
-    space = spec.load_space()
-    if space.is_finite:
-        return space.grid()
-    fixed = {k: (d.low, d.high) if isinstance(d, Range) else d for k, d in space.dims.items()}
-    return [Schedule(**{k: v[i] if isinstance(v, tuple) else v for k, v in fixed.items()})
-            for i in (0, 1)]
+def default_budgets(space: str) -> tuple[float, ...]:
+    """The embedded demo's budgets when the space's dearest schedule gets its minimum steps at
+    all of them, else three budgets 3× apart from the smallest that does (1 significant digit,
+    rounded up): `--space paper` without --budget plans 2e13, 6e13 and 1.8e14."""
+    from budgetune.flops import plan_steps
+
+    _, dearest = extreme_schedules(load_space(space))
+    try:
+        plan_steps(dearest, min(DEFAULT_BUDGETS))
+        return DEFAULT_BUDGETS
+    except ValueError:
+        need = MIN_STEPS * flops_per_step(dearest)
+        unit = 10 ** math.floor(math.log10(need))
+        low = math.ceil(need * (1 + 1e-9) / unit) * unit
+        return (low, 3 * low, 9 * low)
+
+
+# The fields a step's FLOPs depend on (budgetune.flops), and n_heads, which decides which
+# widths are valid; the other fields change what a step costs not at all.
+_COST_FIELDS = ("model", "d_model", "n_layers", "n_heads", "d_ff", "seq_len", "batch_size",
+                "vocab_size")
+
+
+def extreme_schedules(space: Space) -> tuple[Schedule, Schedule]:
+    """The space's cheapest and dearest schedule per step, over its real corners: every value
+    of every choice and both ends of every range of the fields a step's cost depends on (the
+    other fields at a valid corner; share_unit only varied when share_fraction > 0)."""
+    options = corner_values(space)
+    cost = [k for k in options if k in _COST_FIELDS]
+    sharing = [(f, u) for f in options.get("share_fraction", [0.0])
+               for u in (options.get("share_unit", [1]) if f else [1])]
+    rest = {k: v[0] for k, v in options.items()
+            if k not in _COST_FIELDS and k not in ("share_fraction", "share_unit")}
+    cheapest = dearest = None
+    for combo in itertools.product(*(options[k] for k in cost)):
+        values = {**rest, **dict(zip(cost, combo))}
+        schedule = _first_valid(values, sharing)
+        if schedule is None:
+            continue
+        if cheapest is None or flops_per_step(schedule) < flops_per_step(cheapest):
+            cheapest = schedule
+        if dearest is None or flops_per_step(schedule) > flops_per_step(dearest):
+            dearest = schedule
+    if cheapest is None:
+        raise ValueError(f"The space {space.name!r} allows no valid schedule at its corners; "
+                         "check that d_model is divisible by n_heads and share_unit divides "
+                         "n_layers.")
+    return cheapest, dearest
+
+
+def _first_valid(values: dict, sharing: list[tuple]) -> Schedule | None:
+    for fraction, unit in sharing:
+        try:
+            return Schedule(**values, share_fraction=fraction, share_unit=unit)
+        except (ValueError, TypeError):
+            continue
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import uuid
 from pathlib import Path
 
 INFEASIBLE = 1e3  # objective of a trial over the size limit: worse than any real loss (nats)
@@ -19,12 +20,13 @@ CHECKPOINT_FILE = "trial.pt"
 
 
 def asha_rungs(budget: float, grace_period: float, reduction_factor: float) -> list[float]:
-    """Milestones r·η^k below max_t = budget, as Ray's ASHAScheduler places them."""
-    rungs, t = [], grace_period
-    while t < budget * (1 - 1e-12):
-        rungs.append(t)
-        t *= reduction_factor
-    return rungs
+    """The milestones of Ray's ``ASHAScheduler(max_t=budget, grace_period, reduction_factor)``
+    (its first bracket) that a trial reaches before its budget is spent, computed as Ray
+    computes them (``grace_period · η^k``, k < int(log(max_t/grace)/log η) + 1) so the
+    checkpoints land exactly on them. tests/search checks them against the scheduler itself."""
+    count = int(math.log(budget / grace_period) / math.log(reduction_factor) + 1)
+    milestones = [grace_period * reduction_factor**k for k in range(count)]
+    return [m for m in milestones if m < budget * (1 - 1e-12)]
 
 
 def objective(val_loss_compressed: float, compressed_bytes: int, max_bytes: float | None
@@ -53,6 +55,9 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
         with checkpoint.as_directory() as folder:
             state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True)
         trial.load_state_dict(state)
+    # This run of the trial, and the train_flops it starts from: the driver's FlopsLedger
+    # counts the work a restart repeats (FLOPs trained past the checkpoint, then lost).
+    run_id, restored_flops = uuid.uuid4().hex, float(trial.train_flops)
     node = ray.get_runtime_context().get_node_id()
     # The steps at which the rungs are reported, placed by the same rule as every report.
     rung_steps = set(report_steps(trial.total_steps, trial.flops_per_step, budget, fractions, 0))
@@ -62,6 +67,7 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
             report.val_loss_compressed, report.compressed_bytes, max_bytes)
         metrics["corpus_id"] = trial.data.corpus_id
         metrics["node"] = node  # Ray's node id: hostnames repeat on one machine
+        metrics["run_id"], metrics["restored_flops"] = run_id, restored_flops
         if report.completed:
             metrics["grid"] = [cell.to_dict() for cell in trial.grid()]
             metrics["eval_flops"] = trial.eval_flops  # the grid is evaluation too

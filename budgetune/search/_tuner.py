@@ -21,11 +21,11 @@ REPORTS_BETWEEN_RUNGS = 3  # besides the rungs: at 1/3, 2/3 and all of the budge
 class CapStopper(tune.Stopper):
     """Stops the whole experiment once the search-wide training FLOPs cap is spent."""
 
-    def __init__(self, ledger: FlopsLedger):
-        self.ledger = ledger
+    def __init__(self, ledger: FlopsLedger, experiment: str):
+        self.ledger, self.experiment = ledger, experiment
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        self.ledger.last[trial_id] = float(result.get("train_flops", 0.0))
+        self.ledger.observe(self.experiment, trial_id, result)
         return False
 
     def stop_all(self) -> bool:
@@ -79,12 +79,15 @@ def _scheduler(spec: SearchSpec, budget: float):
 
 
 def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: FlopsLedger,
-                   resources: dict, resume: bool, progress) -> None:
+                   resources: dict, resume: bool, progress, name: str | None = None,
+                   schedules: list[dict] | None = None) -> None:
+    """One budget's experiment; with ``schedules``, exactly those, FIFO (the repeats)."""
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # our tables suffice
-    name = spec.experiment(budget)
+    name = name or spec.experiment(budget)
     storage = (spec.folder() / "tune").resolve()
-    rungs = asha_rungs(budget, spec.grace_fraction * budget, spec.reduction_factor) \
-        if spec.scheduler == "asha" else []
+    fifo = spec.scheduler == "fifo" or schedules is not None
+    rungs = [] if fifo else asha_rungs(budget, spec.grace_fraction * budget,
+                                       spec.reduction_factor)
     trainable = tune.with_resources(
         tune.with_parameters(
             run_trial, budget=budget, rungs=rungs, max_bytes=spec.max_bytes,
@@ -92,9 +95,9 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
             threads=spec.cpus_per_trial),
         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     callbacks = [ResultsCallback(spec.results, spec.name, search_id, name, budget,
-                                 ledger.reached),
+                                 ledger.reached, ledger),
                  ProgressCallback(name, progress)]
-    stopper = CapStopper(ledger)
+    stopper = CapStopper(ledger, name)
     path = storage / name
     if resume and tune.Tuner.can_restore(path):
         progress(f"{name}: resuming from {path}")
@@ -107,7 +110,10 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
     else:
         cpus = int(resources.get("CPU", 1))
         max_concurrent = spec.max_concurrent or max(1, cpus // spec.cpus_per_trial)
-        if spec.searcher == "grid":
+        if schedules is not None:
+            param_space = {"schedule": tune.grid_search(schedules)}
+            search_alg, num_samples = None, 1
+        elif spec.searcher == "grid":
             grid = spec.load_space().grid()
             param_space = {"schedule": tune.grid_search([s.to_dict() for s in grid])}
             search_alg, num_samples = None, 1
@@ -118,7 +124,8 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric="objective", mode="min", search_alg=search_alg,
-                scheduler=_scheduler(spec, budget), num_samples=num_samples,
+                scheduler=FIFOScheduler() if fifo else _scheduler(spec, budget),
+                num_samples=num_samples,
                 max_concurrent_trials=max_concurrent, reuse_actors=True),
             run_config=tune.RunConfig(
                 name=name, storage_path=str(storage), callbacks=callbacks, stop=stopper,

@@ -14,12 +14,14 @@ from budgetune.spaces._space import (
     Range,
     Space,
     config_to_schedule,
+    corner_values,
     define_by_run,
     validate_space,
 )
 
 __all__ = [
     "DEFAULT", "DEFAULT_LR", "MODEL_FAMILIES", "PAPER", "PRESETS", "QUANT_BITS", "QUICK",
-    "Choice", "Range", "Schedule", "Space", "config_to_schedule", "define_by_run",
+    "Choice", "Range", "Schedule", "Space", "config_to_schedule", "corner_values",
+    "define_by_run",
     "load_space", "schedule_fields", "validate_budget", "validate_space",
 ]

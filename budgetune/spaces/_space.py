@@ -119,18 +119,24 @@ def config_to_schedule(config: dict[str, object]) -> Schedule:
     return Schedule.from_dict({k: v for k, v in config.items() if k in _FIELDS})
 
 
-def _corners(dims: dict[str, Dimension]) -> list[dict[str, object]]:
-    """Values to validate a space on: every choice and both ends of every range, sampled
-    down to 2000 combinations when the product is larger."""
+def corner_values(space: Space) -> dict[str, list]:
+    """Each field's corners: every value of a choice, both ends of a range, a fixed value."""
     options = {}
-    for name, dim in dims.items():
+    for name, dim in space.dims.items():
         if isinstance(dim, Choice):
-            options[name] = list(dim.values)
+            options[name] = list(dict.fromkeys(dim.values))
         elif isinstance(dim, Range):
             cast = int if dim.integer else float
-            options[name] = [cast(dim.low), cast(dim.high)]
+            options[name] = list(dict.fromkeys([cast(dim.low), cast(dim.high)]))
         else:
             options[name] = [dim]
+    return options
+
+
+def _corners(space: Space) -> list[dict[str, object]]:
+    """Values to validate a space on: every choice and both ends of every range, sampled
+    down to 2000 combinations when the product is larger."""
+    options = corner_values(space)
     combos = math.prod(len(v) for v in options.values())
     if combos <= 2000:
         return [dict(zip(options, c)) for c in itertools.product(*options.values())]
@@ -151,7 +157,7 @@ def validate_space(space: Space) -> None:
             raise ValueError(f"The range of `{name}` in space {space.name!r} is "
                              f"[{dim.low}, {dim.high}], but must have low <= high (and low > 0 "
                              "when log).")
-    for values in _corners(space.dims):
+    for values in _corners(space):
         if values.get("share_fraction", 0) == 0:
             values["share_unit"] = 1
         try:

@@ -195,3 +195,35 @@ def test_a_second_driver_on_the_same_search_folder_gets_a_clear_error(tmp_path):
     assert out.returncode == 2
     assert "Another budgetune process is writing" in out.stderr
     assert out.stderr.count("\n") == 1
+
+
+def _past_its_checkpoint(folder: Path) -> bool:
+    """Some trial has reported past its last rung (at 2/3 of the budget, after the rung at 1/3:
+    work a retry from the checkpoint trains again) and is still training."""
+    reports = _reports(folder)
+    if reports is None or reports.empty:
+        return False
+    last = reports.sort_values("step").groupby("trial_id").tail(1)
+    return bool(((last["train_flops"] > 0.5 * BUDGET) & ~last["completed"]).any())
+
+
+def test_a_retried_trial_keeps_the_flops_it_trained_twice_counted(tmp_path):
+    proc = _start_search(tmp_path, "f")
+    try:
+        assert _wait_for(lambda: _past_its_checkpoint(tmp_path / "f") and trial_pids(proc.pid),
+                         every=0.1)
+        for pid in trial_pids(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        assert proc.wait(timeout=600) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    reports, trials = _check_table_whole(tmp_path / "f", 6)
+    assert list((tmp_path / "f" / "tune").rglob("error.txt")), "no trial failed: no fault"
+    assert (trials["spent_flops"] >= trials["train_flops"]).all()
+    # The trial killed past its checkpoint at 1/3 trained 1/3..2/3 of its budget twice.
+    assert (trials["spent_flops"] - trials["train_flops"] >= 0.3 * BUDGET).any()
+    # reports count spent FLOPs too, never less than trained, and never going back
+    assert (reports["spent_flops"] >= reports["train_flops"]).all()
+    for _, mine in reports.sort_values("step").groupby("trial_id"):
+        assert mine["spent_flops"].is_monotonic_increasing

@@ -29,10 +29,6 @@ def _tables(spec):
             read_table(folder, "grid"))
 
 
-def test_asha_rungs_are_at_a_ninth_and_a_third_of_the_budget():
-    assert asha_rungs(9.0, 1.0, 3.0) == [1.0, 3.0]
-
-
 def test_objective_is_worst_over_the_size_limit():
     assert objective(3.0, 10, 100) == (3.0, True)
     value, feasible = objective(3.0, 1000, 100)
@@ -116,3 +112,22 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "nothing started" in out.stdout and "expected" in out.stdout
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("budget, grace, eta", [
+    (9.0, 1.0, 3.0), (2e11, 2e11 / 9, 3.0), (6e11, 6e11 / 9, 3.0), (1.8e12, 1.8e12 / 9, 3.0),
+    (1e12, 1e12 / 27, 3.0), (1.8e12, 0.02 * 1.8e12, 3.0), (1e12, 1e11, 2.0),
+    (3e13, 3e13 * 0.013, 2.5), (1e12, 1e12, 3.0), (5e11, 5e11 / 81, 3.0), (7e14, 7e13, 4.0),
+    # repeated multiplication (the old asha_rungs) missed these by an ulp: not Ray's rungs
+    (8.9e13, 8.9e13 / 27, 3.0), (3.3e14, 3.3e14 / 9, 2.5), (7.3e12, 7.3e12 / 81, 2.5)])
+def test_asha_rungs_are_the_milestones_of_rays_own_scheduler(budget, grace, eta):
+    from ray.tune.schedulers import ASHAScheduler
+
+    scheduler = ASHAScheduler(time_attr="train_flops", max_t=budget, grace_period=grace,
+                              reduction_factor=eta)
+    milestones = sorted(m for m, _ in scheduler._brackets[0]._rungs)
+    rungs = asha_rungs(budget, grace, eta)
+    assert rungs == [m for m in milestones if m < budget * (1 - 1e-12)]  # exactly, as floats
+    # The milestones left out are the budget itself (or a hair above it): a trial is complete
+    # there, and ASHA stops it anyway.
+    assert all(m >= budget * (1 - 1e-12) for m in milestones[len(rungs):])

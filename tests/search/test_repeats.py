@@ -1,0 +1,53 @@
+"""search --repeats: the top recipes of each budget retrained with two more seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from budgetune.analysis import load_results, rank_recipes
+from budgetune.analysis._candidates import TRAINING_FIELDS
+from budgetune.results import read_table
+from budgetune.search import SearchSpec, run_search
+from budgetune.search._plan import plan_search
+
+BUDGET = 3e10
+
+
+def test_the_dry_run_counts_the_repeats():
+    spec = SearchSpec(space="quick", budgets=(BUDGET, 9e10), num_samples=3, max_mb=None)
+    plain, repeated = plan_search(spec), plan_search(dataclasses.replace(spec, repeats=2))
+    for a, b in zip(plain.budgets, repeated.budgets):
+        assert b.repeat_trials == 4  # 2 recipes × 2 more seeds
+        assert b.expected_flops == pytest.approx(a.expected_flops + 4 * a.budget)
+        assert b.worst_flops == pytest.approx(a.worst_flops + 4 * a.budget)
+    assert repeated.wall_s > plain.wall_s
+
+
+def test_a_negative_repeats_is_refused():
+    with pytest.raises(ValueError, match="`repeats` is -1, but must be >= 0"):
+        SearchSpec(space="quick", budgets=(BUDGET,), repeats=-1)
+
+
+@pytest.mark.slow  # a search, its repeats and a resume: ~1-2 min on 2 shared cores
+def test_the_top_recipe_gets_three_seeds_and_a_resume_repeats_nothing(tmp_path):
+    spec = SearchSpec(space="quick", budgets=(BUDGET,), num_samples=2, max_mb=None,
+                      eval_tokens=1024, results=str(tmp_path), name="r", repeats=1)
+    lines = []
+    run_search(spec, progress=lines.append)
+    assert any("repeats-3e+10: retraining the top 1 recipe" in line for line in lines), lines
+    trials = read_table(spec.folder(), "trials")
+    repeats = trials[trials["experiment"] == "repeats-3e+10"]
+    assert len(repeats) == 2 and set(repeats["status"]) == {"done"}
+    # the repeated recipe: the search's best training recipe, now measured on 3 seeds
+    ranked = rank_recipes(load_results(spec.results, spec.name))
+    repeated = repeats[TRAINING_FIELDS].drop_duplicates()
+    assert len(repeated) == 1 and set(repeats["seed"]) == {1, 2}
+    rows = ranked.merge(repeated, on=TRAINING_FIELDS)
+    assert len(rows) and (rows["n_seeds"] == 3).all()
+    assert all(seeds == (0, 1, 2) for seeds in rows["seeds"])
+    assert len(trials[trials["experiment"] == "budget-3e+10"]) == 2
+    # a resume after the repeats finished restores them and trains nothing more
+    run_search(spec, resume=True, progress=lines.append)
+    assert len(read_table(spec.folder(), "trials")) == len(trials)

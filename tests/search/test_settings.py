@@ -1,0 +1,123 @@
+"""A search's settings: search.json, its search_id, --resume's refusals, the flags' help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from budgetune.cli import build_parser
+from budgetune.results import read_table
+from budgetune.search._search import write_settings
+from budgetune.search._spec import SearchSpec
+from tests.analysis.synthetic import trial_rows, write
+from tests.test_bad_input import _assert_one_line_refusal, _cli
+
+CLI = [sys.executable, "-m", "budgetune.cli"]
+
+
+@pytest.mark.parametrize("budgets", [["1e12", "1e12"], ["1e12", "1.0001e12", "3e12"]])
+def test_a_budget_given_twice_is_refused_in_one_line(budgets, tmp_path):
+    code, stderr = _cli("search", "--space", "quick", "--budget", *budgets, "--dry-run",
+                        "--results", str(tmp_path))
+    _assert_one_line_refusal(code, stderr)
+    assert "`budgets`" in stderr and "distinct" in stderr
+
+
+@pytest.mark.parametrize("flags", [["--num-samples", "3"], ["--no-size-limit"],
+                                   ["--space", "quick", "--budget", "1e11"]])
+def test_resume_refuses_settings_in_one_line(flags, tmp_path):
+    code, stderr = _cli("search", "--resume", *flags, "--results", str(tmp_path))
+    _assert_one_line_refusal(code, stderr)
+    assert "--resume continues a search with its saved settings" in stderr
+    for flag in flags:
+        if flag.startswith("--"):
+            assert flag in stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_resume_keeps_address_results_and_name_allowed(tmp_path):
+    code, stderr = _cli("search", "--resume", "--address", "auto", "--results", str(tmp_path),
+                        "--name", "x")
+    _assert_one_line_refusal(code, stderr)
+    assert "There is no search to resume" in stderr  # not refused for its flags
+
+
+def _search_parser():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sub.choices["search"]
+
+
+def test_every_search_flag_has_help_that_shows_its_default():
+    parser = _search_parser()
+    formatter = parser._get_formatter()
+    checked = 0
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "resume", "dry_run"):
+            continue
+        text = formatter._expand_help(action) if action.help else ""
+        assert "default" in text, action.option_strings
+        if action.default not in (None, False):
+            forms = [str(action.default)]
+            if isinstance(action.default, float):
+                forms += [f"{action.default:g}", f"{action.default:.3g}"]
+            assert any(form in text for form in forms), text
+        checked += 1
+    assert checked >= 18
+    out = subprocess.run([*CLI, "search", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stdout.count("default") >= checked
+
+
+def _stale(folder, **settings):
+    folder.mkdir(parents=True)
+    (folder / "search.json").write_text(json.dumps({"space": "default", "num_samples": 5,
+                                                    "search_id": "stale0000000", **settings}))
+
+
+def test_fresh_settings_replace_what_a_failed_first_attempt_left(tmp_path):
+    spec = SearchSpec(space="quick", budgets=(3e10,), num_samples=2, results=str(tmp_path),
+                      name="s")
+    _stale(spec.folder())
+    search_id = write_settings(spec)
+    saved = json.loads((spec.folder() / "search.json").read_text())
+    assert saved["search_id"] == search_id != "stale0000000"
+    assert (saved["space"], saved["num_samples"], saved["budgets"]) == ("quick", 2, [3e10])
+    other = SearchSpec(space="quick", budgets=(3e10,), results=str(tmp_path), name="t")
+    assert write_settings(other) != search_id  # two searches never share an id
+
+
+def test_the_search_id_is_kept_when_its_rows_are_in_the_tables(tmp_path):
+    spec = SearchSpec(space="quick", budgets=(3e10,), results=str(tmp_path), name="s")
+    _stale(spec.folder())
+    reports, trial = trial_rows("budget-3e+10", "a", 3e10, 1e5, 3.0)
+    new = {"search_id": "stale0000000", "spent_flops": 3e10}
+    write(tmp_path, "s", [{**r, **new, "point": r["completed"], "eval_tokens": 1024,
+                           "val_loss_se": 0.01} for r in reports], [{**trial, **new}])
+    assert write_settings(spec) == "stale0000000"
+
+
+@pytest.mark.slow  # two real searches: ~1-2 min on 2 shared cores
+def test_a_search_after_a_failed_first_attempt_runs_with_its_own_settings(tmp_path):
+    """A first attempt died before Tune started: its search.json (other settings) and an empty
+    tune/ stay. The next `search` runs, and --resume continues, with the new settings."""
+    folder = tmp_path / "s"
+    _stale(folder, budgets=[2e11])
+    (folder / "tune").mkdir()
+    base = ["--results", str(tmp_path), "--name", "s"]
+    out = subprocess.run([*CLI, "search", "--space", "quick", "--budget", "3e10",
+                          "--num-samples", "1", "--eval-tokens", "1024", *base],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    saved = json.loads((folder / "search.json").read_text())
+    assert (saved["space"], saved["num_samples"], saved["budgets"]) == ("quick", 1, [3e10])
+    assert saved["search_id"] != "stale0000000"
+    assert set(read_table(folder, "trials")["search_id"]) == {saved["search_id"]}
+    again = subprocess.run([*CLI, "search", "--resume", *base], capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((folder / "search.json").read_text())["search_id"] == saved["search_id"]
+    trials = read_table(folder, "trials")
+    assert len(trials) == 1 and set(trials["search_id"]) == {saved["search_id"]}
