@@ -166,9 +166,14 @@ def _print_summary(spec: SearchSpec) -> None:
         write_plots,
     )
     from budgetune.analysis._status import NO_SEARCH_LIMIT, SEARCH_LIMIT
+    from budgetune.results import ResultsError
 
-    results = load_results(spec.results, spec.name)
-    paths, _ = write_plots(results, spec.folder() / "plots", max_bytes=spec.max_bytes)
+    try:  # a search the cap stopped before any trial trained its budget has no answer yet
+        results = load_results(spec.results, spec.name)
+        paths, _ = write_plots(results, spec.folder() / "plots", max_bytes=spec.max_bytes)
+    except ResultsError as e:
+        print(f"\nno summary: {e}")
+        return
     source = SEARCH_LIMIT if spec.max_mb is not None else NO_SEARCH_LIMIT
     print(f"\nbest schedule per budget (budget points, val_loss_compressed; size limit "
           f"{describe_limit(spec.max_bytes, source)}):")

@@ -86,6 +86,8 @@ class FrontierInfo:
 
 def envelope(flops: np.ndarray, loss: np.ndarray) -> Envelope:
     """Running minimum of loss over increasing compute, kept where it improves."""
+    if len(flops) == 0:  # no budget point yet (every trial stopped early, or none finished)
+        return Envelope(np.empty(0), np.empty(0))
     order = np.argsort(flops, kind="stable")
     compute, best = np.asarray(flops)[order], np.minimum.accumulate(np.asarray(loss)[order])
     improves = np.r_[True, best[1:] < best[:-1]]

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from budgetune.results import SPEC_FILE, ResultsWriter, read_table
+from budgetune.results import SPEC_FILE, ResultsWriter, read_table, schema_1_search_id
 from budgetune.search._spec import SearchSpec
 
 
@@ -72,7 +72,10 @@ def search_id_of(folder: Path) -> str:
     path = folder / SPEC_FILE
     settings = json.loads(path.read_text()) if path.is_file() else {}
     if not settings.get("search_id"):
-        settings["search_id"] = uuid.uuid4().hex[:12]
+        # A search begun by budgetune 0.1 has no id of its own: its rows read with the id that
+        # schema-1 parts are given, and a resumed run must add to those, not start a second.
+        old = schema_1_search_id(folder.name)
+        settings["search_id"] = old if _has_rows(folder, old) else uuid.uuid4().hex[:12]
         path.write_text(json.dumps(settings, indent=1))
     return settings["search_id"]
 

@@ -71,3 +71,14 @@ def test_results_does_not_import_analysis():
             "print(any(m.startswith('budgetune.analysis') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_summary_of_a_search_without_a_budget_point_says_so(tmp_path, capsys):
+    from tests.analysis.synthetic import trial_rows
+
+    spec = SearchSpec(space="quick", budgets=(1e12,), results=str(tmp_path), name="cut")
+    reports, trial = trial_rows("e", "b", 1e12, 2e5, 3.5, status="stopped", stop_reason="cap",
+                                steps=(1,))
+    write(tmp_path, "cut", reports, [trial])
+    _print_summary(spec)  # the cap stopped every trial before its budget
+    assert "no summary: The results hold no budget point yet" in capsys.readouterr().out

@@ -121,3 +121,14 @@ def test_a_search_after_a_failed_first_attempt_runs_with_its_own_settings(tmp_pa
     assert json.loads((folder / "search.json").read_text())["search_id"] == saved["search_id"]
     trials = read_table(folder, "trials")
     assert len(trials) == 1 and set(trials["search_id"]) == {saved["search_id"]}
+
+
+def test_a_search_begun_by_0_1_keeps_its_rows_id_when_resumed(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from budgetune.search._search import search_id_of
+
+    old = tmp_path / "v1"
+    shutil.copytree(Path(__file__).parents[1] / "data" / "results_v1", old)
+    assert search_id_of(old) == "schema1:v1"  # not a new id beside its 0.1 rows
