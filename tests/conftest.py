@@ -1,10 +1,14 @@
 """Shared fixtures: tiny schedules that train in seconds on the built-in corpus."""
 
-import pytest
-import torch
+import os
 
-from budgetune.spaces import Schedule
-from budgetune.trainables import TrialConfig
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does: tiny fits, busy cores
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from budgetune.spaces import Schedule  # noqa: E402
+from budgetune.trainables import TrialConfig  # noqa: E402
 
 torch.set_num_threads(2)
 
