@@ -17,6 +17,7 @@ from budgetune.trainables._compress import (
     compressed_bytes,
     compressed_copy,
     cubic_sparsity,
+    final_bytes,
     matrix_bytes,
     measured_sparsity,
     prune_to,
@@ -41,6 +42,7 @@ for _name in ("torchao", "torch.utils._pytree"):
 
 __all__ = [
     "GridCell", "block_linears", "compressed_bytes", "compressed_copy", "cubic_sparsity",
+    "final_bytes",
     "matrix_bytes", "measured_sparsity", "prune_to",
     "BUILTIN", "FAMILIES", "Batch", "BatchSampler", "Corpus", "Family", "Report",
     "TokenizedCorpus", "Trial", "TrialConfig", "count_params", "flops_per_step",

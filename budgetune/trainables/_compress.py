@@ -134,6 +134,26 @@ def compressed_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,
     return total
 
 
+def final_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,
+                quant_bits: int) -> int:
+    """What ``compressed_bytes`` will measure of ``model`` at the end of its trial: every depth
+    with its own blocks (shared or not now), every block matrix at ``sparsity`` and
+    ``quant_bits``. From shapes alone: the weights' values do not matter."""
+    in_blocks = {id(p) for block in blocks for p in block.parameters()}
+    total = 4 * sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()
+                    if id(p) not in in_blocks)
+    for block in blocks:  # each depth, counted once per depth even while shared
+        linears = [m for m in block.modules() if isinstance(m, nn.Linear)]
+        matrices = {id(m.weight_orig if prune.is_pruned(m) else m.weight) for m in linears}
+        total += 4 * sum(p.numel() for p in block.parameters() if id(p) not in matrices)
+        for linear in linears:
+            numel = linear.out_features * linear.in_features
+            zeros = round(sparsity * numel)
+            total += matrix_bytes((linear.out_features, linear.in_features), numel - zeros,
+                                  zeros > 0, quant_bits)
+    return total
+
+
 def matrix_bytes(shape: tuple[int, int], nonzeros: int, masked: bool, quant_bits: int) -> int:
     out_features, in_features = shape
     values = math.ceil(nonzeros * quant_bits / 8)

@@ -33,6 +33,7 @@ from budgetune.trainables._compress import (
     compressed_copy,
     cubic_sparsity,
     ensure_prunable,
+    final_bytes,
     measured_sparsity,
     prune_to,
 )
@@ -119,6 +120,10 @@ class Trial:
             blocks = share_blocks(self.family.blocks(self.model), schedule.share_unit)
             self.family.set_blocks(self.model, blocks)
         self.model.to(self.device)
+        # The size of the model this trial ends with (unshared, at its target sparsity and
+        # bits): what a size limit judges from the first report on.
+        self.final_bytes = final_bytes(self.model, self.blocks, schedule.prune_sparsity,
+                                       schedule.quant_bits)
         self.optimizer = _make_optimizer(self.model, schedule)
         self.sampler = BatchSampler(self.data.train, schedule.batch_size, schedule.seq_len,
                                     self.family.masked, self.data.vocab_size,

@@ -173,3 +173,31 @@ def test_a_pruned_run_saved_and_restored_gives_the_same_reports(tiny):
     second.load_state_dict(torch.load(buffer, weights_only=True))
     tail = [{k: v for k, v in r.to_dict().items() if k not in strip} for r in second.run()]
     assert head + tail == straight
+
+
+@pytest.mark.parametrize("model, share_fraction, sparsity, bits", [
+    ("gpt2", 0.5, 0.5, 8), ("gpt2", 0.0, 0.6, 32), ("bert", 0.5, 0.0, 4),
+    ("bert", 0.0, 0.0, 32)])
+def test_final_bytes_is_what_the_last_report_measures(tiny, model, share_fraction, sparsity,
+                                                      bits):
+    s = tiny.replace(model=model, n_layers=4, share_fraction=share_fraction,
+                     prune_sparsity=sparsity, prune_fraction=0.5, quant_bits=bits)
+    trial = Trial(s, 40 * 0.26e9, TrialConfig(eval_tokens=512, n_reports=1))
+    before = trial.final_bytes
+    last = list(trial.run())[-1]
+    assert not last.shared and last.sparsity == pytest.approx(sparsity, abs=0.01)
+    assert before == trial.final_bytes == last.compressed_bytes
+
+
+def test_a_shared_trial_is_judged_on_its_final_unshared_size_from_the_first_report(tiny):
+    from budgetune.search import objective
+
+    s = tiny.replace(n_layers=4, share_fraction=0.5)
+    trial = Trial(s, 40 * 0.26e9, TrialConfig(eval_tokens=512, n_reports=4))
+    first = next(trial.run())
+    assert first.shared
+    limit = first.compressed_bytes + 1  # the shared model fits; the final one does not
+    assert trial.final_bytes > limit
+    assert objective(first.val_loss_compressed, first.compressed_bytes, limit)[1]
+    value, feasible = objective(first.val_loss_compressed, trial.final_bytes, limit)
+    assert not feasible and value > first.unigram_loss
