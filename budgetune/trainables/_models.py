@@ -39,7 +39,7 @@ class Family:
     build: Callable[[Schedule, int, str], nn.Module]
     blocks_owner: Callable[[nn.Module], nn.Module]  # module whose attribute holds the blocks
     blocks_attr: str
-    loss: Callable[[nn.Module, Batch], torch.Tensor]
+    loss: Callable[..., torch.Tensor]  # (model, batch, reduction="mean"|"none")
     embedding_modules: Callable[[nn.Module], list[nn.Embedding]]
 
     def blocks(self, model: nn.Module) -> nn.ModuleList:
@@ -76,18 +76,23 @@ def conv1d_to_linear(conv) -> nn.Linear:
     return linear
 
 
-def head_loss(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of ``head(hidden)`` (N, d) -> (N, V) against ``targets`` (N,),
-    ``HEAD_CHUNK`` rows at a time (see the module docstring)."""
+def head_loss(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
+              reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of ``head(hidden)`` (N, d) -> (N, V) against ``targets`` (N,),
+    ``HEAD_CHUNK`` rows at a time (see the module docstring): the mean, or with
+    ``reduction="none"`` each token's loss (N,)."""
+    if reduction == "none":
+        return torch.cat([F.cross_entropy(head(h).float(), y, reduction="none")
+                          for h, y in zip(hidden.split(HEAD_CHUNK), targets.split(HEAD_CHUNK))])
     total = hidden.new_zeros((), dtype=torch.float32)
     for h, y in zip(hidden.split(HEAD_CHUNK), targets.split(HEAD_CHUNK)):
         total = total + F.cross_entropy(head(h).float(), y, reduction="sum")
     return total / targets.numel()
 
 
-def _gpt2_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+def _gpt2_loss(model: nn.Module, batch: Batch, reduction: str = "mean") -> torch.Tensor:
     hidden = model.transformer(input_ids=batch.inputs).last_hidden_state  # (B, T, d)
-    return head_loss(model.lm_head, hidden.flatten(0, 1), batch.targets.reshape(-1))
+    return head_loss(model.lm_head, hidden.flatten(0, 1), batch.targets.reshape(-1), reduction)
 
 
 def _build_bert(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module:
@@ -104,14 +109,15 @@ def _build_bert(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module
     return RobertaPreLayerNormForMaskedLM(config)
 
 
-def _bert_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+def _bert_loss(model: nn.Module, batch: Batch, reduction: str = "mean") -> torch.Tensor:
     b, t = batch.inputs.shape
     # Position ids are given so that no token id is read as padding.
     positions = torch.arange(t, device=batch.inputs.device).expand(b, t)
     hidden = model.roberta_prelayernorm(
         input_ids=batch.inputs, position_ids=positions
     ).last_hidden_state  # (B, T, d)
-    return head_loss(model.lm_head, hidden[batch.positions], batch.targets)  # masked only
+    return head_loss(model.lm_head, hidden[batch.positions], batch.targets,
+                     reduction)  # masked positions only
 
 
 FAMILIES = {
