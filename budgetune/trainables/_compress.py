@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from budgetune.trainables._models import quiet_torchao_import
+
 INT4_GROUP_SIZE = 32
 PRUNE_RAMP = 0.8  # sparsity reaches its target after 80% of the pruning window
 PRUNE_UPDATES = 20  # mask updates over the ramp
@@ -98,8 +100,9 @@ def cubic_sparsity(step: int, total_steps: int, target: float, prune_fraction: f
 def compressed_copy(model: nn.Module, blocks_of, sparsity: float, quant_bits: int) -> nn.Module:
     """A copy of ``model`` pruned (one-shot) up to ``sparsity`` and quantized to ``quant_bits``;
     the trained model is left as it is."""
-    from torchao.quantization import Int8WeightOnlyConfig, IntxWeightOnlyConfig, quantize_
-    from torchao.quantization.granularity import PerGroup
+    with quiet_torchao_import():
+        from torchao.quantization import Int8WeightOnlyConfig, IntxWeightOnlyConfig, quantize_
+        from torchao.quantization.granularity import PerGroup
 
     clone = copy.deepcopy(model)
     blocks = blocks_of(clone)

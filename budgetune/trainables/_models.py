@@ -19,7 +19,9 @@ loss and its gradients are the same sums in another order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -49,8 +51,26 @@ class Family:
         setattr(self.blocks_owner(model), self.blocks_attr, blocks)
 
 
+@contextmanager
+def quiet_torchao_import():
+    """torchao's first import (by transformers, or by ``compressed_copy``) logs that a CPU
+    build cannot load its CUDA kernels, and torch that torchao registers enums in a deprecated
+    way: noise users cannot act on. Quieted for the import alone; the loggers' levels are
+    given back as they were (a library leaves other libraries' log levels alone)."""
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def _build_gpt2(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module:
-    from transformers import GPT2Config, GPT2LMHeadModel
+    with quiet_torchao_import():
+        from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(
         vocab_size=s.vocab_size, n_positions=s.seq_len, n_embd=s.d_model, n_layer=s.n_layers,
@@ -96,7 +116,8 @@ def _gpt2_loss(model: nn.Module, batch: Batch, reduction: str = "mean") -> torch
 
 
 def _build_bert(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module:
-    from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM
+    with quiet_torchao_import():
+        from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM
 
     config = RobertaPreLayerNormConfig(
         vocab_size=s.vocab_size, hidden_size=s.d_model, num_hidden_layers=s.n_layers,
