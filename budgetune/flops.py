@@ -74,7 +74,12 @@ def eval_flops_per_token(s: Schedule) -> float:
 def plan_steps(s: Schedule, budget_flops: float, min_steps: int = 10) -> int:
     """The largest number of steps whose FLOPs fit the budget (never over, < 1 step short)."""
     budget_flops = validate_budget(budget_flops)
-    steps = math.floor(budget_flops / flops_per_step(s))
+    fps = flops_per_step(s)
+    steps = math.floor(budget_flops / fps)  # the quotient is rounded: correct it both ways
+    while steps > 0 and steps * fps > budget_flops:
+        steps -= 1
+    while (steps + 1) * fps <= budget_flops:
+        steps += 1
     if steps < min_steps:
         need = min_steps * flops_per_step(s)
         raise ValueError(

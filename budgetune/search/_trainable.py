@@ -63,8 +63,8 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
     rung_steps = set(report_steps(trial.total_steps, trial.flops_per_step, budget, fractions, 0))
     for report in trial.run():
         metrics = report.to_dict()
-        metrics["objective"], metrics["feasible"] = objective(
-            report.val_loss_compressed, report.compressed_bytes, max_bytes)
+        metrics["objective"], metrics["feasible"] = objective(  # judged on the final model
+            report.val_loss_compressed, trial.final_bytes, max_bytes)
         metrics["corpus_id"] = trial.data.corpus_id
         metrics["node"] = node  # Ray's node id: hostnames repeat on one machine
         metrics["run_id"], metrics["restored_flops"] = run_id, restored_flops

@@ -1,7 +1,5 @@
 """One trial in plain PyTorch: data, models, share-then-unshare, FLOPs, training, reports."""
 
-import logging
-
 from budgetune.flops import (
     flops_per_step,
     flops_per_token,
@@ -17,6 +15,7 @@ from budgetune.trainables._compress import (
     compressed_bytes,
     compressed_copy,
     cubic_sparsity,
+    final_bytes,
     matrix_bytes,
     measured_sparsity,
     prune_to,
@@ -34,13 +33,9 @@ from budgetune.trainables._sharing import (
 from budgetune.trainables._tokenizer import TokenizedCorpus, tokenize_corpus
 from budgetune.trainables._trial import Trial, TrialConfig, lr_at, report_steps
 
-# torchao (imported lazily by transformers) warns about CUDA kernels a CPU build cannot load,
-# and torch about a deprecated enum registration: noise our users cannot act on.
-for _name in ("torchao", "torch.utils._pytree"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
-
 __all__ = [
     "GridCell", "block_linears", "compressed_bytes", "compressed_copy", "cubic_sparsity",
+    "final_bytes",
     "matrix_bytes", "measured_sparsity", "prune_to",
     "BUILTIN", "FAMILIES", "Batch", "BatchSampler", "Corpus", "Family", "Report",
     "TokenizedCorpus", "Trial", "TrialConfig", "count_params", "flops_per_step",

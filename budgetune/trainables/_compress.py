@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from budgetune.trainables._models import quiet_torchao_import
+
 INT4_GROUP_SIZE = 32
 PRUNE_RAMP = 0.8  # sparsity reaches its target after 80% of the pruning window
 PRUNE_UPDATES = 20  # mask updates over the ramp
@@ -98,8 +100,9 @@ def cubic_sparsity(step: int, total_steps: int, target: float, prune_fraction: f
 def compressed_copy(model: nn.Module, blocks_of, sparsity: float, quant_bits: int) -> nn.Module:
     """A copy of ``model`` pruned (one-shot) up to ``sparsity`` and quantized to ``quant_bits``;
     the trained model is left as it is."""
-    from torchao.quantization import Int8WeightOnlyConfig, IntxWeightOnlyConfig, quantize_
-    from torchao.quantization.granularity import PerGroup
+    with quiet_torchao_import():
+        from torchao.quantization import Int8WeightOnlyConfig, IntxWeightOnlyConfig, quantize_
+        from torchao.quantization.granularity import PerGroup
 
     clone = copy.deepcopy(model)
     blocks = blocks_of(clone)
@@ -131,6 +134,26 @@ def compressed_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,
         w = effective_weight(linear)
         zeros = max(int((w == 0).sum()), round(sparsity * w.numel()))
         total += matrix_bytes(w.shape, w.numel() - zeros, zeros > 0, quant_bits)
+    return total
+
+
+def final_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,
+                quant_bits: int) -> int:
+    """What ``compressed_bytes`` will measure of ``model`` at the end of its trial: every depth
+    with its own blocks (shared or not now), every block matrix at ``sparsity`` and
+    ``quant_bits``. From shapes alone: the weights' values do not matter."""
+    in_blocks = {id(p) for block in blocks for p in block.parameters()}
+    total = 4 * sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()
+                    if id(p) not in in_blocks)
+    for block in blocks:  # each depth, counted once per depth even while shared
+        linears = [m for m in block.modules() if isinstance(m, nn.Linear)]
+        matrices = {id(m.weight_orig if prune.is_pruned(m) else m.weight) for m in linears}
+        total += 4 * sum(p.numel() for p in block.parameters() if id(p) not in matrices)
+        for linear in linears:
+            numel = linear.out_features * linear.in_features
+            zeros = round(sparsity * numel)
+            total += matrix_bytes((linear.out_features, linear.in_features), numel - zeros,
+                                  zeros > 0, quant_bits)
     return total
 
 

@@ -19,7 +19,9 @@ loss and its gradients are the same sums in another order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +41,7 @@ class Family:
     build: Callable[[Schedule, int, str], nn.Module]
     blocks_owner: Callable[[nn.Module], nn.Module]  # module whose attribute holds the blocks
     blocks_attr: str
-    loss: Callable[[nn.Module, Batch], torch.Tensor]
+    loss: Callable[..., torch.Tensor]  # (model, batch, reduction="mean"|"none")
     embedding_modules: Callable[[nn.Module], list[nn.Embedding]]
 
     def blocks(self, model: nn.Module) -> nn.ModuleList:
@@ -49,8 +51,26 @@ class Family:
         setattr(self.blocks_owner(model), self.blocks_attr, blocks)
 
 
+@contextmanager
+def quiet_torchao_import():
+    """torchao's first import (by transformers, or by ``compressed_copy``) logs that a CPU
+    build cannot load its CUDA kernels, and torch that torchao registers enums in a deprecated
+    way: noise users cannot act on. Quieted for the import alone; the loggers' levels are
+    given back as they were (a library leaves other libraries' log levels alone)."""
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def _build_gpt2(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module:
-    from transformers import GPT2Config, GPT2LMHeadModel
+    with quiet_torchao_import():
+        from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(
         vocab_size=s.vocab_size, n_positions=s.seq_len, n_embd=s.d_model, n_layer=s.n_layers,
@@ -76,22 +96,28 @@ def conv1d_to_linear(conv) -> nn.Linear:
     return linear
 
 
-def head_loss(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of ``head(hidden)`` (N, d) -> (N, V) against ``targets`` (N,),
-    ``HEAD_CHUNK`` rows at a time (see the module docstring)."""
+def head_loss(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
+              reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of ``head(hidden)`` (N, d) -> (N, V) against ``targets`` (N,),
+    ``HEAD_CHUNK`` rows at a time (see the module docstring): the mean, or with
+    ``reduction="none"`` each token's loss (N,)."""
+    if reduction == "none":
+        return torch.cat([F.cross_entropy(head(h).float(), y, reduction="none")
+                          for h, y in zip(hidden.split(HEAD_CHUNK), targets.split(HEAD_CHUNK))])
     total = hidden.new_zeros((), dtype=torch.float32)
     for h, y in zip(hidden.split(HEAD_CHUNK), targets.split(HEAD_CHUNK)):
         total = total + F.cross_entropy(head(h).float(), y, reduction="sum")
     return total / targets.numel()
 
 
-def _gpt2_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+def _gpt2_loss(model: nn.Module, batch: Batch, reduction: str = "mean") -> torch.Tensor:
     hidden = model.transformer(input_ids=batch.inputs).last_hidden_state  # (B, T, d)
-    return head_loss(model.lm_head, hidden.flatten(0, 1), batch.targets.reshape(-1))
+    return head_loss(model.lm_head, hidden.flatten(0, 1), batch.targets.reshape(-1), reduction)
 
 
 def _build_bert(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module:
-    from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM
+    with quiet_torchao_import():
+        from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForMaskedLM
 
     config = RobertaPreLayerNormConfig(
         vocab_size=s.vocab_size, hidden_size=s.d_model, num_hidden_layers=s.n_layers,
@@ -104,14 +130,15 @@ def _build_bert(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module
     return RobertaPreLayerNormForMaskedLM(config)
 
 
-def _bert_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+def _bert_loss(model: nn.Module, batch: Batch, reduction: str = "mean") -> torch.Tensor:
     b, t = batch.inputs.shape
     # Position ids are given so that no token id is read as padding.
     positions = torch.arange(t, device=batch.inputs.device).expand(b, t)
     hidden = model.roberta_prelayernorm(
         input_ids=batch.inputs, position_ids=positions
     ).last_hidden_state  # (B, T, d)
-    return head_loss(model.lm_head, hidden[batch.positions], batch.targets)  # masked only
+    return head_loss(model.lm_head, hidden[batch.positions], batch.targets,
+                     reduction)  # masked positions only
 
 
 FAMILIES = {

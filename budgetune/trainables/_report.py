@@ -21,6 +21,8 @@ class Report:
     n_params_nonemb: int  # unique parameters outside the embedding tables
     shared: bool  # blocks still shared
     val_loss: float  # held-out loss, uncompressed  # nats
+    val_loss_se: float  # its standard error: std of the per-token losses / √eval_tokens  # nats
+    eval_tokens: int  # target tokens evaluated (predicted positions only, for the masked LM)
     unigram_loss: float  # same targets under add-one-smoothed unigram frequencies  # nats
     val_loss_compressed: float  # the model as it stands, compressed to the target  # nats
     compressed_bytes: int  # size of that compressed model in bytes

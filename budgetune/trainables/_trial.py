@@ -33,6 +33,7 @@ from budgetune.trainables._compress import (
     compressed_copy,
     cubic_sparsity,
     ensure_prunable,
+    final_bytes,
     measured_sparsity,
     prune_to,
 )
@@ -119,6 +120,10 @@ class Trial:
             blocks = share_blocks(self.family.blocks(self.model), schedule.share_unit)
             self.family.set_blocks(self.model, blocks)
         self.model.to(self.device)
+        # The size of the model this trial ends with (unshared, at its target sparsity and
+        # bits): what a size limit judges from the first report on.
+        self.final_bytes = final_bytes(self.model, self.blocks, schedule.prune_sparsity,
+                                       schedule.quant_bits)
         self.optimizer = _make_optimizer(self.model, schedule)
         self.sampler = BatchSampler(self.data.train, schedule.batch_size, schedule.seq_len,
                                     self.family.masked, self.data.vocab_size,
@@ -130,7 +135,7 @@ class Trial:
         self.step, self.eval_flops, self.train_s, self.wall_before = 0, 0.0, 0.0, 0.0
         self.last_train_loss = float("nan")
         self.pruned_to = 0.0  # sparsity target of the masks now in place
-        self._evaluated: dict[object, float] = {}  # validation losses at this step
+        self._evaluated: dict[object, tuple[float, float, int]] = {}  # _summary at this step
         self._evaluated_at = -1
         self._started = time.perf_counter()
 
@@ -206,19 +211,22 @@ class Trial:
     # -- evaluation and reports ------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self, model: torch.nn.Module | None = None) -> float:
-        """Mean validation loss (nats per predicted token), charged to ``eval_flops``."""
+    def token_losses(self, model: torch.nn.Module | None = None) -> torch.Tensor:
+        """The validation loss of every predicted token (nats, float64), charged to
+        ``eval_flops``."""
         model = self.model if model is None else model
         model.eval()
-        total, count = 0.0, 0
+        losses = []
         for batch in self.valid:
             batch = batch.to(self.device)
             with self._autocast():
-                loss = self.family.loss(model, batch)
-            n = batch.targets.numel()
-            total, count = total + loss.item() * n, count + n
+                losses.append(self.family.loss(model, batch, reduction="none"))
             self.eval_flops += batch.inputs.numel() * _flops.eval_flops_per_token(self.schedule)
-        return total / count
+        return torch.cat(losses).double().cpu()
+
+    def evaluate(self, model: torch.nn.Module | None = None) -> float:
+        """Mean validation loss (nats per predicted token), charged to ``eval_flops``."""
+        return float(self.token_losses(model).mean())
 
     def evaluate_compressed(self, sparsity: float, quant_bits: int) -> tuple[float, int]:
         """(val loss, bytes) of the model as it stands, compressed to a target; the model
@@ -242,8 +250,8 @@ class Trial:
         if key not in self._evaluated:
             model = self.model if as_is else compressed_copy(self.model, self.family.blocks,
                                                              sparsity, quant_bits)
-            self._evaluated[key] = self.evaluate(model)
-        return self._evaluated[key]
+            self._evaluated[key] = _summary(self.token_losses(model))
+        return self._evaluated[key][0]
 
     def grid(self) -> list[GridCell]:
         """The final model at sparsity {0, .5, .75, .9} (those >= the trained target; one-shot
@@ -258,6 +266,7 @@ class Trial:
 
     def report(self) -> Report:
         val_loss = self.compressed_loss(0.0, 32)  # the model as it is
+        _, val_loss_se, eval_tokens = self._evaluated["as is"]
         n_params, n_nonemb = count_params(self.model, self.family)
         s = self.schedule
         if s.prune_sparsity > 0 or s.quant_bits < 32:
@@ -278,6 +287,8 @@ class Trial:
             n_params_nonemb=n_nonemb,
             shared=self.shared,
             val_loss=val_loss,
+            val_loss_se=val_loss_se,
+            eval_tokens=eval_tokens,
             unigram_loss=self.unigram_loss,
             val_loss_compressed=loss_c,
             compressed_bytes=bytes_c,
@@ -329,6 +340,12 @@ class Trial:
         self.last_train_loss = float(state["last_train_loss"])
         self._evaluated_at = -1  # another model now
         self._started = time.perf_counter()
+
+
+def _summary(losses: torch.Tensor) -> tuple[float, float, int]:
+    """(mean, its standard error std/√n, n) of per-token losses (n,)."""
+    n = losses.numel()
+    return float(losses.mean()), float(losses.std() / math.sqrt(n)), n
 
 
 def _pick_device(name: str) -> torch.device:

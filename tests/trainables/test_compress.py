@@ -1,10 +1,13 @@
 """Compression: gradual pruning reaches its target and beats one-shot, quantization costs
-little, and the stated size matches a real file holding exactly the stated tensors."""
+little, and the stated size matches a real file holding exactly the stated tensors, which
+decodes to a model of the stated loss."""
+
+import copy
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch.nn.utils import prune
 
 from budgetune.trainables import (
@@ -93,13 +96,13 @@ def _stated_tensors(trial, sparsity, bits) -> dict[str, torch.Tensor]:
         matrices.add(id(w))
         if bits == 32:
             dense = w.detach()
-            values = dense[dense != 0].to(torch.float32).contiguous().view(torch.uint8)
-            mask = dense != 0
+            mask = dense != 0 if sparsity > 0 else torch.ones_like(dense, dtype=torch.bool)
+            values = dense[mask].to(torch.float32).contiguous().view(torch.uint8)
         else:
             q = w.qdata  # int8 storage of the quantized integers
             if hasattr(w, "zero_point"):
                 assert int(w.zero_point.abs().max()) == 0  # symmetric: none stored
-            mask = q != 0
+            mask = q != 0 if sparsity > 0 else torch.ones_like(q, dtype=torch.bool)
             nz = q[mask].to(torch.int16) & 0xFF
             if bits == 4:
                 nz = nz & 0x0F
@@ -110,22 +113,60 @@ def _stated_tensors(trial, sparsity, bits) -> dict[str, torch.Tensor]:
         tensors[f"m{i}.values"] = values
         if sparsity > 0:
             tensors[f"m{i}.mask"] = torch.from_numpy(np.packbits(mask.numpy().ravel()))
-    for j, p in enumerate({id(p): p for p in clone.parameters()}.values()):
+    for name, p in clone.named_parameters():  # each unique parameter once (tied head)
         if id(p) not in matrices:
-            tensors[f"rest{j}"] = p.detach().to(torch.float32).contiguous()
+            tensors[f"rest.{name}"] = p.detach().to(torch.float32).contiguous()
     return tensors
+
+
+def _decoded_model(trial, tensors: dict[str, torch.Tensor], bits: int) -> torch.nn.Module:
+    """The model rebuilt from the stated tensors alone (read back from the file)."""
+    model = copy.deepcopy(trial.model)
+    linears = block_linears(trial.family.blocks(model))
+    for i, linear in enumerate(linears):
+        if prune.is_pruned(linear):
+            prune.remove(linear, "weight")
+        shape, numel = linear.weight.shape, linear.weight.numel()
+        mask = (torch.from_numpy(np.unpackbits(tensors[f"m{i}.mask"].numpy())[:numel].copy())
+                .bool().reshape(shape) if f"m{i}.mask" in tensors
+                else torch.ones(shape, dtype=torch.bool))
+        values = tensors[f"m{i}.values"]
+        if bits == 32:
+            nonzeros = values.view(torch.float32)
+        elif bits == 8:
+            nonzeros = values.view(torch.int8).float()
+        else:  # two's-complement nibbles, low nibble first
+            nibbles = torch.stack([values & 0x0F, values >> 4], dim=1).flatten().to(torch.int16)
+            nonzeros = torch.where(nibbles >= 8, nibbles - 16, nibbles).float()
+        nonzeros = nonzeros[:int(mask.sum())]
+        weight = torch.zeros(shape).masked_scatter(mask, nonzeros)
+        if bits < 32:  # one scale per row (int8) or per group of 32 along the row (int4)
+            scale = tensors[f"m{i}.scale"]
+            weight = weight * scale.reshape(shape[0], -1).repeat_interleave(
+                shape[1] // scale.reshape(shape[0], -1).shape[1], dim=1)
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+    matrices = {id(m.weight) for m in linears}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if id(p) not in matrices:
+                p.copy_(tensors[f"rest.{name}"])
+    return model
 
 
 @pytest.mark.parametrize("model", ["gpt2", "bert"])
 @pytest.mark.parametrize("sparsity, bits", [(0.0, 32), (0.0, 8), (0.5, 4), (0.75, 8),
                                             (0.9, 32)])
-def test_size_accounting_matches_a_real_file_within_5_percent(trained, tmp_path, model,
-                                                              sparsity, bits):
+def test_a_real_file_of_the_stated_size_decodes_to_the_stated_loss(trained, tmp_path, model,
+                                                                   sparsity, bits):
     trial = trained[model]
+    loss = trial.compressed_loss(sparsity, bits)  # val_loss_compressed of that cell
     stated = compressed_bytes(trial.model, trial.blocks, sparsity, bits)
     path = tmp_path / "model.safetensors"
     save_file(_stated_tensors(trial, sparsity, bits), str(path))
-    assert path.stat().st_size == pytest.approx(stated, rel=0.05)
+    assert path.stat().st_size == pytest.approx(stated, rel=0.05)  # safetensors' header
+    decoded = _decoded_model(trial, load_file(str(path)), bits)
+    assert trial.evaluate(decoded) == pytest.approx(loss, abs=1e-5)
 
 
 def test_grid_covers_sparsities_at_or_above_the_trained_one_and_leaves_the_model_alone(tiny):
@@ -173,3 +214,31 @@ def test_a_pruned_run_saved_and_restored_gives_the_same_reports(tiny):
     second.load_state_dict(torch.load(buffer, weights_only=True))
     tail = [{k: v for k, v in r.to_dict().items() if k not in strip} for r in second.run()]
     assert head + tail == straight
+
+
+@pytest.mark.parametrize("model, share_fraction, sparsity, bits", [
+    ("gpt2", 0.5, 0.5, 8), ("gpt2", 0.0, 0.6, 32), ("bert", 0.5, 0.0, 4),
+    ("bert", 0.0, 0.0, 32)])
+def test_final_bytes_is_what_the_last_report_measures(tiny, model, share_fraction, sparsity,
+                                                      bits):
+    s = tiny.replace(model=model, n_layers=4, share_fraction=share_fraction,
+                     prune_sparsity=sparsity, prune_fraction=0.5, quant_bits=bits)
+    trial = Trial(s, 40 * 0.26e9, TrialConfig(eval_tokens=512, n_reports=1))
+    before = trial.final_bytes
+    last = list(trial.run())[-1]
+    assert not last.shared and last.sparsity == pytest.approx(sparsity, abs=0.01)
+    assert before == trial.final_bytes == last.compressed_bytes
+
+
+def test_a_shared_trial_is_judged_on_its_final_unshared_size_from_the_first_report(tiny):
+    from budgetune.search import objective
+
+    s = tiny.replace(n_layers=4, share_fraction=0.5)
+    trial = Trial(s, 40 * 0.26e9, TrialConfig(eval_tokens=512, n_reports=4))
+    first = next(trial.run())
+    assert first.shared
+    limit = first.compressed_bytes + 1  # the shared model fits; the final one does not
+    assert trial.final_bytes > limit
+    assert objective(first.val_loss_compressed, first.compressed_bytes, limit)[1]
+    value, feasible = objective(first.val_loss_compressed, trial.final_bytes, limit)
+    assert not feasible and value > first.unigram_loss

@@ -1,5 +1,8 @@
 """The two families' losses: the chunked LM head against the whole batch's logits at once."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -50,3 +53,21 @@ def test_the_chunked_head_gives_the_whole_batch_loss_and_gradients(model_name):
     for k, p in model.named_parameters():
         torch.testing.assert_close(grads[k], p.grad, rtol=1e-4, atol=1e-7, msg=k)
 
+
+
+def test_importing_trainables_or_compressing_leaves_other_libraries_log_levels_alone():
+    """A library never sets another library's log level (STYLE.md, "good neighbours")."""
+    code = """
+import logging
+names = ("torchao", "torch.utils._pytree")
+for name in names:
+    logging.getLogger(name).setLevel(logging.DEBUG)
+import budgetune.trainables as t
+from budgetune.spaces import Schedule
+assert [logging.getLogger(n).level for n in names] == [logging.DEBUG] * 2, "on import"
+s = Schedule(d_model=32, n_heads=2, n_layers=1, vocab_size=512)
+model = t.FAMILIES["gpt2"].build(s, 0, "eager")
+t.compressed_copy(model, t.FAMILIES["gpt2"].blocks, 0.0, 8)  # imports torchao
+assert [logging.getLogger(n).level for n in names] == [logging.DEBUG] * 2, "on compressing"
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

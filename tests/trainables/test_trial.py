@@ -97,7 +97,8 @@ def test_report_columns_cover_the_design_contract(tiny, fast_config):
                                                            fast_config).run()))}
     assert {"step", "tokens", "epochs", "train_flops", "eval_flops", "wall_s", "train_s",
             "n_params", "n_params_nonemb", "shared", "val_loss", "unigram_loss",
-            "val_loss_compressed", "compressed_bytes", "sparsity"} <= names
+            "val_loss_se", "eval_tokens", "val_loss_compressed", "compressed_bytes",
+            "sparsity"} <= names
 
 
 def test_evaluation_is_charged_to_eval_flops_not_the_budget(tiny, fast_config):
@@ -114,3 +115,30 @@ def test_the_issue_command_learns_half_a_nat_below_unigram():
     last = reports[-1]
     assert last.val_loss < last.unigram_loss - 0.5
     assert last.train_flops <= 2e12 and not last.shared
+
+
+@pytest.mark.parametrize("model", ["gpt2", "bert"])
+def test_reports_carry_the_standard_error_of_val_loss_over_the_evaluated_tokens(model, tiny):
+    import torch.nn.functional as F
+
+    trial = Trial(tiny.replace(model=model), 30 * 0.26e9, TrialConfig(eval_tokens=1024,
+                                                                       n_reports=1))
+    last = list(trial.run())[-1]
+    losses = []  # the reference: whole-batch logits, one unreduced cross-entropy per batch
+    with torch.no_grad():
+        for batch in trial.valid:
+            if trial.family.masked:
+                positions = torch.arange(batch.inputs.shape[1]).expand(batch.inputs.shape)
+                hidden = trial.model.roberta_prelayernorm(
+                    input_ids=batch.inputs, position_ids=positions).last_hidden_state
+                logits = trial.model.lm_head(hidden[batch.positions])
+            else:
+                hidden = trial.model.transformer(input_ids=batch.inputs).last_hidden_state
+                logits = trial.model.lm_head(hidden).flatten(0, 1)
+            losses.append(F.cross_entropy(logits, batch.targets.reshape(-1), reduction="none"))
+    losses = torch.cat(losses).double()
+    assert last.eval_tokens == losses.numel() == sum(b.targets.numel() for b in trial.valid)
+    assert last.val_loss == pytest.approx(float(losses.mean()), rel=1e-5)
+    assert last.val_loss_se == pytest.approx(float(losses.std()) / losses.numel() ** 0.5,
+                                             rel=1e-4)
+    assert 0 < last.val_loss_se < 0.2  # 1024 tokens (bert: the 15% masked of them)
