@@ -36,6 +36,17 @@ def objective(val_loss_compressed: float, compressed_bytes: int, max_bytes: floa
     return value, feasible
 
 
+def trial_metrics(trial, report, max_bytes: float | None) -> dict:
+    """What a report tells Tune: its columns, the objective and whether it is feasible. The
+    size limit judges the model the trial *ends* with (unshared, compressed to its target),
+    so a shared model under the limit at its first rung is not feasible if it outgrows it."""
+    metrics = report.to_dict()
+    metrics["objective"], metrics["feasible"] = objective(
+        report.val_loss_compressed, trial.final_bytes, max_bytes)
+    metrics["corpus_id"] = trial.data.corpus_id
+    return metrics
+
+
 def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: float | None,
               trial_config: dict, threads: int) -> None:
     """Tune calls this in a worker with one config; it returns when the budget is spent."""
@@ -62,10 +73,7 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
     # The steps at which the rungs are reported, placed by the same rule as every report.
     rung_steps = set(report_steps(trial.total_steps, trial.flops_per_step, budget, fractions, 0))
     for report in trial.run():
-        metrics = report.to_dict()
-        metrics["objective"], metrics["feasible"] = objective(  # judged on the final model
-            report.val_loss_compressed, trial.final_bytes, max_bytes)
-        metrics["corpus_id"] = trial.data.corpus_id
+        metrics = trial_metrics(trial, report, max_bytes)
         metrics["node"] = node  # Ray's node id: hostnames repeat on one machine
         metrics["run_id"], metrics["restored_flops"] = run_id, restored_flops
         if report.completed:

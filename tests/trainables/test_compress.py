@@ -231,7 +231,7 @@ def test_final_bytes_is_what_the_last_report_measures(tiny, model, share_fractio
 
 
 def test_a_shared_trial_is_judged_on_its_final_unshared_size_from_the_first_report(tiny):
-    from budgetune.search import objective
+    from budgetune.search._trainable import trial_metrics  # what run_trial tells Tune
 
     s = tiny.replace(n_layers=4, share_fraction=0.5)
     trial = Trial(s, 40 * 0.26e9, TrialConfig(eval_tokens=512, n_reports=4))
@@ -239,6 +239,6 @@ def test_a_shared_trial_is_judged_on_its_final_unshared_size_from_the_first_repo
     assert first.shared
     limit = first.compressed_bytes + 1  # the shared model fits; the final one does not
     assert trial.final_bytes > limit
-    assert objective(first.val_loss_compressed, first.compressed_bytes, limit)[1]
-    value, feasible = objective(first.val_loss_compressed, trial.final_bytes, limit)
-    assert not feasible and value > first.unigram_loss
+    metrics = trial_metrics(trial, first, limit)
+    assert not metrics["feasible"] and metrics["objective"] > first.unigram_loss
+    assert trial_metrics(trial, first, trial.final_bytes)["feasible"]
