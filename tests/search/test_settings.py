@@ -92,7 +92,7 @@ def test_fresh_settings_replace_what_a_failed_first_attempt_left(tmp_path):
 def test_the_search_id_is_kept_when_its_rows_are_in_the_tables(tmp_path):
     spec = SearchSpec(space="quick", budgets=(3e10,), results=str(tmp_path), name="s")
     _stale(spec.folder())
-    reports, trial = trial_rows("budget-3e+10", "a", 3e10, 1e5, 3.0)
+    reports, trial = trial_rows("budget-3e+10", "a", 1e12, 1e5, 3.0)  # any rows of its id
     new = {"search_id": "stale0000000", "spent_flops": 3e10}
     write(tmp_path, "s", [{**r, **new, "point": r["completed"], "eval_tokens": 1024,
                            "val_loss_se": 0.01} for r in reports], [{**trial, **new}])
