@@ -12,6 +12,7 @@ import sys
 from budgetune import __version__
 from budgetune._cli_analysis import add_analysis_commands
 from budgetune._cli_search import add_search_commands
+from budgetune.service import add_serve_command
 from budgetune.spaces import Schedule, schedule_fields, validate_budget
 
 DEFAULT_TRAIN_BUDGET = 5e12  # FLOPs: about two minutes on 2 CPU cores at the default schedule
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_commands(sub)
     _add_train(sub)
     add_analysis_commands(sub)
+    add_serve_command(sub)
     return parser
 
 
