@@ -1,7 +1,9 @@
 """The ASGI app of ``budgetune serve``: a read-only JSON API and one dashboard page.
 
 FastAPI (on Starlette) gives the routing, the thread pool that keeps a slow fit from blocking
-other requests, and the OpenAPI docs at ``/docs``. Every route is a GET; no route writes a file
+other requests, and the OpenAPI docs at ``/docs``: Swagger UI, whose script and style come from
+the ``fastapi-offline`` package's files and are served here (FastAPI's default page loads them
+from a CDN; nothing here is fetched from elsewhere). Every route is a GET; no route writes a file
 or starts work. Each answer comes from ``_answers`` and is cached by the tables' version
 (``_cache``). Bad input is HTTP 400 with one line of JSON, ``{"error": "..."}``; any other
 failure is a 500 with one line naming the error type, never a traceback.
@@ -17,16 +19,20 @@ from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from budgetune.service import _answers
-from budgetune.service._auth import BOOT_PAGE, BearerAuth
+from budgetune.service._auth import BOOT_PAGE, LOOPBACK_HOSTS, BearerAuth
 from budgetune.service._cache import AnswerCache, tables_version
 
 JSON = "application/json"
 _log = logging.getLogger("budgetune.service")
 _DRAW = threading.Lock()  # matplotlib's pyplot is not thread-safe: one drawing at a time
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+               "favicon.png": "image/png"}  # looked up by name in fastapi-offline's files
 
 
 def _static(name: str) -> bytes:
@@ -69,6 +75,7 @@ def create_app(results: str | Path, token: str | None = None) -> FastAPI:
     """The app over ``results``; with ``token``, every request must carry it."""
     svc = Service(results)
     app = FastAPI(title="budgetune", version=_version(), redirect_slashes=False,
+                  docs_url=None, redoc_url=None,
                   description="Read-only answers from a budgetune results folder: the same "
                   "analysis as the `budgetune` commands.")
 
@@ -94,6 +101,22 @@ def create_app(results: str | Path, token: str | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index():
         return HTMLResponse(_static("index.html"), headers={"cache-control": "no-store"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="budgetune API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png")
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: str):
+        if name not in DOCS_ASSETS:
+            raise HTTPException(404, "Not Found")
+        body = resources.files("fastapi_offline").joinpath("static", name).read_bytes()
+        return Response(body, media_type=DOCS_ASSETS[name],
+                        headers={"cache-control": "max-age=86400"})
 
     @app.get("/api/version", summary="The tables' version: changes with every flush")
     def version():
@@ -153,6 +176,8 @@ def create_app(results: str | Path, token: str | None = None) -> FastAPI:
     app.state.service = svc
     if token is not None:
         app.add_middleware(BearerAuth, token=token, boot_page=_static(BOOT_PAGE))
+    else:  # loopback without a token: a page on another site must not reach it by DNS rebinding
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_HOSTS))
     return app
 
 

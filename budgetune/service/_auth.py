@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 LOOPBACK_NAMES = ("localhost",)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")  # Host headers served without a token
 BOOT_PAGE = "boot.html"  # static, holds no data: fetches the page with the token, then shows it
 
 
