@@ -20,6 +20,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_BUDGET = "2e11"
+# README.md's way to make a token file, as written.
+README_TOKEN = ("python -c 'import secrets; print(secrets.token_urlsafe(32))' > token "
+                "&& chmod 600 token")
 # Tiny L-BFGS-B fits run 10-20x slower with OpenBLAS's threads on a busy 2-core machine.
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
        "OMP_NUM_THREADS": "1"}
@@ -28,6 +31,12 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
 def budgetune(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "budgetune.cli", *args], capture_output=True,
                           env=ENV, cwd=ROOT, **kw)
+
+
+def shell(line: str, cwd: Path) -> subprocess.CompletedProcess:
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    return subprocess.run(["bash", "-c", line], cwd=cwd, capture_output=True, timeout=120,
+                          env={**ENV, "PATH": path}, check=True)
 
 
 def free_port() -> int:
@@ -132,3 +141,18 @@ def finished(live_search, server) -> Server:
     """The server, once the search has written its last rows."""
     live_search.wait()
     return server
+
+
+@pytest.fixture(scope="session")
+def guarded(live_search, tmp_path_factory) -> Server:
+    """`budgetune serve` on every interface with README.md's token file, on the finished
+    tables; ``guarded.folder`` holds the file ``token``."""
+    folder = tmp_path_factory.mktemp("token")
+    shell(README_TOKEN, folder)
+    assert (folder / "token").stat().st_mode & 0o077 == 0
+    live_search.wait()
+    srv = start_server(live_search.results, "--host", "0.0.0.0", "--token-file",
+                       str(folder / "token"))
+    srv.folder = folder
+    yield srv
+    stop(srv)

@@ -90,3 +90,24 @@ def test_api_docs_render_without_a_cdn(browser, server):
     assert all(u.startswith(server.url + "/") or u.startswith("data:") for u in requested), \
         requested
     page.close()
+
+
+def test_with_a_token_the_page_opens_from_the_fragment_and_sends_the_header(browser, guarded):
+    token = (guarded.folder / "token").read_text().strip()
+    page = browser.new_page()
+    headers = []
+    page.on("request", lambda r: headers.append((r.url, r.headers.get("authorization"))))
+    page.goto(guarded.url + "/")  # no token: the static page that says how to give one
+    assert "#token=TOKEN" in page.inner_text("body")
+    page.close()
+    page = browser.new_page()
+    page.on("request", lambda r: headers.append((r.url, r.headers.get("authorization"))))
+    page.goto(guarded.url + "/#token=" + token)
+    page.wait_for_function("() => { const t = document.querySelector('#status tbody');"
+                           " return t !== null && t.innerText.includes('budget-2e+11'); }",
+                           timeout=WAIT_MS)
+    page.wait_for_function(IMAGE_LOADED, arg="gpt2_frontier", timeout=WAIT_MS)
+    api = [h for url, h in headers if "/api/" in url]
+    assert api and all(h == f"Bearer {token}" for h in api), headers
+    assert not any(token in url for url, _ in headers if "#" not in url)
+    page.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -11,59 +9,46 @@ from pathlib import Path
 
 import pytest
 
-from budgetune.cli import main
-from tests.service.conftest import ENV, SEARCH_BUDGET, budgetune, start_server, stop
+from tests.service.conftest import (
+    ENV,
+    README_TOKEN,
+    SEARCH_BUDGET,
+    budgetune,
+    free_port,
+    shell,
+)
 
 PATHS = ["/", "/docs", "/openapi.json", "/api/version", "/api/searches", "/api/status",
          f"/api/best?budget={SEARCH_BUDGET}", "/api/frontier", "/api/plots",
          "/api/plots/gpt2_frontier.png", "/no-such-page"]
 # README.md's commands, as written (the port is the test's own).
-README_TOKEN = ("python -c 'import secrets; print(secrets.token_urlsafe(32))' > token "
-                "&& chmod 600 token")
 README_CURL = 'curl -H "Authorization: Bearer $(cat token)" http://127.0.0.1:8421/api/status'
 
 
-def _shell(line: str, cwd: Path) -> subprocess.CompletedProcess:
-    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    return subprocess.run(["bash", "-c", line], cwd=cwd, capture_output=True, timeout=120,
-                          env={**ENV, "PATH": path}, check=True)
 
 
-def _one_line_exit_2(capsys, *argv: str) -> str:
-    """Refusals come before any server starts, so the CLI runs in this process."""
-    with pytest.raises(SystemExit) if "http" in argv else contextlib.nullcontext():
-        assert main(["serve", *argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("budgetune: error: ") and err.count("\n") == 1, err
-    return err
-
-
-def test_serve_refuses_to_bind_beyond_loopback_without_a_token(tmp_path, capsys):
-    for host in ("0.0.0.0", "::", "192.0.2.1"):
-        err = _one_line_exit_2(capsys, "--results", str(tmp_path), "--host", host)
-        assert "--token-file" in err
+def test_serve_refuses_to_start_beyond_loopback_without_a_usable_token(tmp_path):
+    """Each refusal in a process of its own, all at once: a server that started would hang."""
     (tmp_path / "empty").write_text("\n")
-    for bad in ("empty", "missing"):
-        err = _one_line_exit_2(capsys, "--results", str(tmp_path), "--host", "0.0.0.0",
-                               "--token-file", str(tmp_path / bad))
-        assert "token file" in err
-    err = _one_line_exit_2(capsys, "--results", str(tmp_path / "nope"))
-    assert "does not exist" in err
-    for port in ("70000", "-1", "http"):
-        _one_line_exit_2(capsys, "--results", str(tmp_path), "--port", port)
-
-
-@pytest.fixture(scope="module")
-def guarded(live_search, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("token")
-    _shell(README_TOKEN, folder)
-    assert (folder / "token").stat().st_mode & 0o077 == 0
-    live_search.wait()
-    srv = start_server(live_search.results, "--host", "0.0.0.0", "--token-file",
-                       str(folder / "token"))
-    srv.folder = folder
-    yield srv
-    stop(srv)
+    cases = {("--host", "0.0.0.0"): "--token-file", ("--host", "::"): "--token-file",
+             ("--host", "192.0.2.1"): "--token-file",
+             ("--host", "0.0.0.0", "--token-file", str(tmp_path / "empty")): "is empty",
+             ("--host", "0.0.0.0", "--token-file", str(tmp_path / "missing")): "cannot be read",
+             ("--results", str(tmp_path / "nope")): "does not exist",
+             ("--port", "70000"): "must be in [0, 65535]", ("--port", "http"): "invalid int"}
+    procs = {flags: subprocess.Popen(
+        [sys.executable, "-m", "budgetune.cli", "serve", "--results", str(tmp_path), "--port",
+         str(free_port()), *flags], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for flags in cases}
+    try:
+        for flags, expected in cases.items():
+            err = procs[flags].communicate(timeout=120)[1].decode()
+            assert procs[flags].returncode == 2, (flags, err)
+            assert err.startswith("budgetune: error: ") and err.count("\n") == 1, err
+            assert expected in err, (flags, err)
+    finally:
+        for proc in procs.values():
+            proc.kill()
 
 
 def test_every_path_needs_the_bearer_token_beyond_loopback(guarded):
@@ -91,5 +76,5 @@ def test_the_readme_shows_these_commands():
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="no curl on this machine")
 def test_readme_curl_with_the_token_gets_the_status(guarded, live_search):
-    out = _shell(README_CURL.replace("8421", str(guarded.port)), guarded.folder).stdout
+    out = shell(README_CURL.replace("8421", str(guarded.port)), guarded.folder).stdout
     assert out == budgetune("status", "--json", "--results", str(live_search.results)).stdout
