@@ -113,31 +113,12 @@ def _limit_flags(p: argparse.ArgumentParser) -> None:
                        help="no size limit, whatever the search used")
 
 
-def _size_limit(args) -> tuple[float | None, str]:
-    """(max_bytes, where it came from): --no-size-limit, --max-mb, else the search's own."""
-    from budgetune.analysis import saved_size_limit
-
-    if args.no_size_limit:
-        return None, "--no-size-limit"
-    if args.max_mb is not None:
-        if not (args.max_mb > 0 and math.isfinite(args.max_mb)):
-            raise ValueError(f"The value of `max_mb` is {args.max_mb}, but must be > 0.")
-        return args.max_mb * 1e6, "--max-mb"
-    return saved_size_limit(args.results, args.name)
-
-
 def _run_best(args) -> int:
-    from budgetune.analysis import best_schedule, load_results
-    from budgetune.spaces import validate_budget
+    from budgetune.analysis import answer_best, best_json
 
-    validate_budget(args.budget)
-    max_bytes, source = _size_limit(args)
-    results = load_results(args.results, args.name, args.corpus_id)
-    best = best_schedule(results, args.budget, max_bytes, args.model, limit_source=source)
-    if args.json:
-        print(json.dumps(best.to_dict()))
-        return 0
-    print(format_best(best))
+    best = answer_best(args.results, args.budget, args.max_mb, args.no_size_limit, args.model,
+                       args.name, args.corpus_id)
+    print(best_json(best) if args.json else format_best(best))
     return 0
 
 
@@ -205,6 +186,12 @@ def _add_plot(sub) -> None:
     p.add_argument("--format", default="png", choices=["png", "svg", "pdf"])
     _limit_flags(p)
     p.set_defaults(run=_run_plot)
+
+
+def _size_limit(args) -> tuple[float | None, str]:
+    from budgetune.analysis import size_limit
+
+    return size_limit(args.results, args.name, args.max_mb, args.no_size_limit)
 
 
 def _run_plot(args) -> int:

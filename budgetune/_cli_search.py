@@ -184,19 +184,12 @@ def _print_summary(spec: SearchSpec) -> None:
 
 
 def _run_status(args) -> int:
-    from dataclasses import asdict
+    from budgetune.analysis import format_status, search_status, status_json
 
-    from budgetune.analysis import format_status, json_safe, search_status
-
-    statuses = search_status(args.results, args.name)
     if args.json:
-        print(json.dumps(json_safe([{"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
-                           "max_bytes": s.max_bytes, "size_limit": s.size_limit,
-                           "experiments": [asdict(e) for e in s.experiments],
-                           "best": [asdict(b) for b in s.best]}
-                          for s in statuses]), default=str))
+        print(status_json(args.results, args.name))
     else:
-        print(format_status(statuses))
+        print(format_status(search_status(args.results, args.name)))
     return 0
 
 

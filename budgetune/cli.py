@@ -18,6 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from budgetune import __version__  # noqa: E402
 from budgetune._cli_analysis import add_analysis_commands  # noqa: E402
 from budgetune._cli_search import add_search_commands  # noqa: E402
+from budgetune.service import add_serve_command  # noqa: E402
 from budgetune.spaces import Schedule, schedule_fields, validate_budget  # noqa: E402
 
 DEFAULT_TRAIN_BUDGET = 5e12  # FLOPs: about two minutes on 2 CPU cores at the default schedule
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_commands(sub)
     _add_train(sub)
     add_analysis_commands(sub)
+    add_serve_command(sub)
     return parser
 
 

@@ -5,6 +5,7 @@ a ``BestSchedule``; ``budgetune.analysis.plots`` draws them.
 """
 
 from budgetune.analysis._allocate import Allocation, allocate
+from budgetune.analysis._answers import answer_best, best_json, size_limit, status_json
 from budgetune.analysis._candidates import (
     Pick,
     budget_points,
@@ -41,7 +42,13 @@ from budgetune.analysis._query import (
     extrapolation_text,
     json_safe,
 )
-from budgetune.analysis._report import write_plots, write_report
+from budgetune.analysis._report import (
+    DEFAULT_PLOT_BOOTSTRAP,
+    PLOT_KINDS,
+    draw_plot,
+    write_plots,
+    write_report,
+)
 from budgetune.analysis._status import (
     BEST_HEADER,
     BudgetBest,
@@ -62,6 +69,8 @@ from budgetune.analysis._tradeoffs import (
 )
 
 __all__ = [
+    "DEFAULT_PLOT_BOOTSTRAP", "PLOT_KINDS", "draw_plot",
+    "answer_best", "best_json", "size_limit", "status_json",
     "Allocation", "allocate",
     "BEST_HEADER", "BudgetBest", "ExperimentStatus", "SearchStatus", "budget_best",
     "format_best_line", "format_status",

@@ -14,6 +14,24 @@ from budgetune.analysis._tradeoffs import share_effect, size_quality
 DEFAULT_PLOT_BOOTSTRAP = 100
 
 
+PLOT_KINDS = ("frontier", "isoflops", "size_quality", "share_fraction")  # per model family
+
+
+def draw_plot(kind: str, results: Results, info: FrontierInfo):
+    """One plot of one family (``results`` of that family alone, ``info`` its frontier), drawn
+    on a new ``Figure``; returns its Axes. ``budgetune plot`` and ``budgetune serve`` both draw
+    through here."""
+    from budgetune.analysis import plots
+
+    drawings = {
+        "frontier": lambda: plots.plot_frontier(info),
+        "isoflops": lambda: plots.plot_isoflops(info),
+        "size_quality": lambda: plots.plot_size_quality(size_quality(results)),
+        "share_fraction": lambda: plots.plot_share_effect(share_effect(results)),
+    }
+    return drawings[kind]()
+
+
 def write_plots(results: Results, out: str | Path, fmt: str = "png",
                 options: FitOptions = FitOptions(bootstrap=DEFAULT_PLOT_BOOTSTRAP),
                 max_bytes: float | None = None) -> tuple[list[Path], dict[str, FrontierInfo]]:
@@ -30,14 +48,9 @@ def write_plots(results: Results, out: str | Path, fmt: str = "png",
     for model in results.models:
         subset = results.for_model(model)
         info = infos[model] = frontier(subset, model, max_bytes, options=options)
-        drawings = {
-            "frontier": lambda: plots.plot_frontier(info),
-            "isoflops": lambda: plots.plot_isoflops(info),
-            "size_quality": lambda: plots.plot_size_quality(size_quality(subset)),
-            "share_fraction": lambda: plots.plot_share_effect(share_effect(subset)),
-        }
-        for name, draw in drawings.items():
-            paths.append(plots.save(draw(), out / f"{model}_{name}.{fmt}"))
+        for kind in PLOT_KINDS:
+            paths.append(plots.save(draw_plot(kind, subset, info),
+                                    out / f"{model}_{kind}.{fmt}"))
     return paths, infos
 
 

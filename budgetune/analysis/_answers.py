@@ -1,0 +1,55 @@
+"""The answers as users receive them: what ``best --json`` and ``status --json`` print, and
+what ``budgetune serve`` sends. One function per answer, so the command line and the HTTP
+service cannot drift apart (tests/service compares them byte for byte).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+from budgetune.analysis._load import load_results
+from budgetune.analysis._query import BestSchedule, best_schedule, json_safe
+from budgetune.analysis._status import saved_size_limit, search_status
+from budgetune.spaces import validate_budget
+
+
+def size_limit(root: str | Path, name: str | None = None, max_mb: float | None = None,
+               no_size_limit: bool = False) -> tuple[float | None, str]:
+    """(max_bytes, where it came from): ``no_size_limit``, ``max_mb``, else the searches' own
+    saved ``--max-mb`` (``saved_size_limit``)."""
+    if no_size_limit:
+        return None, "--no-size-limit"
+    if max_mb is not None:
+        if not (max_mb > 0 and math.isfinite(max_mb)):
+            raise ValueError(f"The value of `max_mb` is {max_mb}, but must be > 0.")
+        return max_mb * 1e6, "--max-mb"
+    return saved_size_limit(root, name)
+
+
+def answer_best(root: str | Path, budget_flops: float, max_mb: float | None = None,
+                no_size_limit: bool = False, model: str | None = None, name: str | None = None,
+                corpus_id: str | None = None) -> BestSchedule:
+    """``budgetune best``: the pick for a budget under the size limit ``size_limit`` gives."""
+    validate_budget(budget_flops)
+    max_bytes, source = size_limit(root, name, max_mb, no_size_limit)
+    results = load_results(root, name, corpus_id)
+    return best_schedule(results, budget_flops, max_bytes, model, limit_source=source)
+
+
+def best_json(best: BestSchedule) -> str:
+    """``best --json``'s one line (without its newline)."""
+    return json.dumps(best.to_dict())
+
+
+def status_json(root: str | Path, name: str | None = None) -> str:
+    """``status --json``'s one line (without its newline): each search's settings, trial
+    counts, spent FLOPs and best recipe per budget under its size limit."""
+    return json.dumps(json_safe([
+        {"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
+         "max_bytes": s.max_bytes, "size_limit": s.size_limit,
+         "experiments": [asdict(e) for e in s.experiments],
+         "best": [asdict(b) for b in s.best]}
+        for s in search_status(root, name)]), default=str)
