@@ -42,7 +42,7 @@ def status_json(root: str | Path, search: str | None = None) -> str:
 
 def searches_json(root: str | Path) -> str:
     """The searches under ``root``: settings, trial counts and a state read from the tables."""
-    from budgetune.results import search_status
+    from budgetune.analysis import search_status
 
     out = []
     for s in search_status(root):

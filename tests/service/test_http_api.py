@@ -41,7 +41,9 @@ def test_every_endpoint_answers_on_a_real_search(finished, live_search):
                                                                         "quick")]
     assert sum(searches[0]["trials"].values()) == 3
     frontier = json.loads(finished.get("/api/frontier")[2])
-    assert frontier["model"] == "gpt2" and frontier["compute_fit"]["status"]
+    assert frontier["model"] == "gpt2" and frontier["measured_budgets"] == [2e11]
+    # One budget: L(C) is not quoted as a number, and the answer says why.
+    assert frontier["compute_fit"] is None and "1 measured budget" in frontier["compute_reason"]
     assert len(frontier["points"]) == searches[0]["trials"].get("done", 0)
     assert frontier["envelope"]["flops"] == sorted(frontier["envelope"]["flops"])
     assert finished.get("/api/plots/gpt2_frontier.png")[2][:8] == b"\x89PNG\r\n\x1a\n"
