@@ -33,13 +33,14 @@ def _base(experiment: str, trial_id: str, budget: float, schedule: Schedule,
 def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
                stop_reason="budget", schedule=None, steps=(1, 2, 3), bytes_=None,
                sparsity=0.0, corpus_id="c0", loss_curve=None, search_id=SEARCH_ID,
-               val_loss=None, se=0.01):
+               val_loss=None, se=0.01, diff_se=0.0):
     """Reports (one per step) and a trials row for one trial.
 
     ``n`` is the reported ``n_params_nonemb``; tokens follow the trainer's plan for
     ``schedule`` at ``budget``. A completed trial (status done, stop reason budget) reports a
     budget point at its last step; a stopped one reports only part of its budget, no point.
-    ``val_loss`` (uncompressed) defaults to the compressed loss."""
+    ``val_loss`` (uncompressed) defaults to the compressed loss; ``diff_se`` is the target's
+    paired standard error against it (0: the target is the model as is)."""
     schedule = schedule or Schedule()
     base = _base(experiment, trial_id, budget, schedule, corpus_id, search_id)
     total_steps = plan_steps(schedule, budget, min_steps=1)
@@ -59,7 +60,8 @@ def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
             "eval_tokens": 8192, "wall_s": 1.0 + k, "train_s": 0.9 + k, "current_lr": 1e-3,
             "train_loss": loss, "n_params": int(n * 1.2), "n_params_nonemb": int(n),
             "shared": False, "val_loss": uncompressed, "val_loss_se": se, "unigram_loss": 7.0,
-            "val_loss_compressed": loss, "compressed_bytes": int(bytes_ or 4 * n * 1.2),
+            "val_loss_compressed": loss, "val_loss_diff_se": diff_se,
+            "compressed_bytes": int(bytes_ or 4 * n * 1.2),
             "sparsity": sparsity, "feasible": True, "completed": done and frac == 1.0,
         })
     last = reports[-1]
@@ -70,11 +72,12 @@ def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
 
 
 def grid_row(experiment, trial_id, budget, sparsity, bits, loss, nbytes, one_shot,
-             corpus_id="c0", search_id=SEARCH_ID):
+             corpus_id="c0", search_id=SEARCH_ID, diff_se=float("nan")):
     return {"search_id": search_id, "experiment": experiment, "trial_id": trial_id,
             "budget_flops": budget, "corpus_id": corpus_id, "schema_version": SCHEMA_VERSION,
             "budgetune_version": "t", "sparsity": sparsity, "quant_bits": bits,
-            "val_loss_compressed": loss, "compressed_bytes": nbytes, "one_shot": one_shot}
+            "val_loss_compressed": loss, "val_loss_diff_se": diff_se,
+            "compressed_bytes": nbytes, "one_shot": one_shot}
 
 
 def hand_made_rows():
