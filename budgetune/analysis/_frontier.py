@@ -3,10 +3,11 @@
 The evidence is the budget point (``_candidates.budget_points``); every other report is a curve,
 drawn in plots and never fitted (DESIGN.md, evidence rules).
 
-1. The envelope: at each measured budget, the loss of the best recipe there (``pick``: seeds
-   pooled, compressed to fit the size limit when there is one), as a running minimum over
-   budgets, and L(C) = E + A·C^(−α) fitted to it. With a size limit it is the frontier of what
-   can be deployed under it.
+1. The envelope: at each measured budget, the lowest mean loss of a recipe there
+   (``pick(...).lowest``: seeds pooled, compressed to fit the size limit when there is one; not
+   the smaller recipe ``pick`` may prefer within noise of it, which would bend the frontier
+   up), as a running minimum over budgets, and L(C) = E + A·C^(−α) fitted to it. With a size
+   limit it is the frontier of what can be deployed under it.
 2. IsoFLOP profiles: at each budget, the *uncompressed* loss (``val_loss``) of the best recipe
    per model size N (seeds pooled), against ln N, with a parabola whose vertex is N_opt.
 3. The parametric law L(N, D) = E + A/N^α + B/D^β on the same best-per-N points of every
@@ -49,7 +50,7 @@ E_FLOOR = 0.01  # E below this fraction of the lowest loss: the fit ran E down t
 @dataclass(frozen=True)
 class Envelope:
     flops: np.ndarray  # (k,) measured budgets where the envelope steps down  # FLOPs
-    loss: np.ndarray  # (k,) the best recipe's mean loss at or below that budget  # nats
+    loss: np.ndarray  # (k,) the lowest recipe mean loss at or below that budget  # nats
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ class FrontierInfo:
     fitted: pd.DataFrame  # L(N, D)'s points: budget_flops, N, D, val_loss (best per N)
     points: pd.DataFrame  # every budget point of the family (drawn)
     curves: pd.DataFrame  # every other report: drawn, never fitted or offered
-    best: pd.DataFrame  # the pick at each measured budget: budget_flops, train_flops, loss_mean
+    # The pick (winner) at each measured budget: budget_flops, train_flops, loss_mean, ...,
+    # and lowest_loss (the lowest mean there, which the envelope follows)
+    best: pd.DataFrame
     measured_budgets: tuple[float, ...]  # distinct budgets with a budget point, ascending
     notes: tuple[str, ...]
 
@@ -158,14 +161,15 @@ def frontier(results: Results, model: str | None = None, max_bytes: float | None
     best_rows = []
     for b in budgets:
         try:
-            w = pick(ranked, b, max_bytes).winner
+            p = pick(ranked, b, max_bytes)
         except ResultsError:
             continue  # nothing within the size limit at or below this budget
-        best_rows.append({**w, "budget_asked": b})
+        best_rows.append({**p.winner, "budget_asked": b,
+                          "lowest_loss": float(p.lowest["loss_mean"])})
     best = pd.DataFrame(best_rows)
     notes, compute_fit, scaling_fit = [], None, None
     if len(best):
-        env = envelope(best["budget_asked"].to_numpy(), best["loss_mean"].to_numpy())
+        env = envelope(best["budget_asked"].to_numpy(), best["lowest_loss"].to_numpy())
     else:
         env = Envelope(np.array([]), np.array([]))
     if len(env.flops) < MIN_BUDGETS:  # one envelope point per budget: too few to fit

@@ -104,3 +104,21 @@ def test_a_size_limited_envelope_is_of_the_best_recipe_within_the_limit(tmp_path
     ask_limited = best_schedule(results, 1e17, max_bytes=5e6, info=limited)
     assert ask_limited.frontier.loss > ask_free.frontier.loss
     assert ask_limited.compressed_bytes <= 5e6 < ask_free.compressed_bytes
+
+
+def test_the_envelope_follows_the_lowest_loss_not_the_smaller_recipe_preferred(tmp_path):
+    """Within noise pick prefers a smaller recipe (3.01 over 3.00); the frontier L(C) is of
+    the lowest loss measured at each budget."""
+    from budgetune.spaces import Schedule
+    from tests.analysis.synthetic import trial_rows, write
+
+    reports, trials = [], []
+    for tid, d, loss, nbytes in (("big", 256, 3.00, 8_000_000), ("small", 64, 3.01, 500_000)):
+        r, t = trial_rows("e", tid, 1e12, 1e5, loss, bytes_=nbytes, se=0.03,
+                          schedule=Schedule(d_model=d, n_heads=4))
+        reports += r
+        trials.append(t)
+    write(tmp_path, "s", reports, trials)
+    info = frontier(load_results(tmp_path))
+    assert info.best["d_model"].tolist() == [64]  # the pick: smaller, within noise
+    assert info.envelope.loss.tolist() == [pytest.approx(3.00)]
