@@ -58,6 +58,13 @@ def budget_points(results: Results) -> pd.DataFrame:
     return points.sort_values("step").groupby(POINT_KEY, as_index=False).tail(1)
 
 
+def dense_points(points: pd.DataFrame) -> pd.DataFrame:
+    """Budget points of dense-trained recipes (``prune_sparsity == 0``): the only ones whose
+    ``val_loss`` is of a model of ``n_params_nonemb`` parameters (a sparse-trained model's is
+    the pruned model's)."""
+    return points[points["prune_sparsity"].astype(float) == 0]
+
+
 def compressed_variants(results: Results) -> pd.DataFrame:
     """Every (budget point, compression cell) measured: the point's own target and its grid.
 

@@ -13,6 +13,10 @@ drawn in plots and never fitted (DESIGN.md, evidence rules).
 3. The parametric law L(N, D) = E + A/N^α + B/D^β on the same best-per-N points of every
    budget: one N per model, uncompressed; compression has its own frontier (``size_quality``).
 
+IsoFLOP and L(N, D) fit dense-trained points only (``prune_sparsity == 0``): a sparse-trained
+model is pruned during training, so its uncompressed ``val_loss`` is the sparse model's, while
+its N is the dense count. Points left out are counted in ``FrontierInfo.notes``.
+
 A fit is offered as a number only when it rests on >= 3 measured budgets and converged inside
 its bounds; otherwise ``compute_reason``/``scaling_reason`` say why, and callers print that.
 Everything here computes result objects; ``plots`` draws them.
@@ -29,6 +33,7 @@ import pandas as pd
 from budgetune.analysis._candidates import (
     TRAINING_FIELDS,
     budget_points,
+    dense_points,
     pick,
     rank_recipes,
 )
@@ -111,9 +116,11 @@ def isoflop_profile(budget: float, n: np.ndarray, loss: np.ndarray) -> IsoFlopPr
 
 
 def best_per_size(points: pd.DataFrame) -> pd.DataFrame:
-    """Per (budget, N): the training recipe of lowest uncompressed loss, seeds pooled.
+    """Per (budget, N): the dense-trained recipe of lowest uncompressed loss, seeds pooled.
 
+    Sparse-trained points (``prune_sparsity > 0``) are left out (``dense_points``).
     Columns ``budget_flops``, ``N``, ``D`` (tokens), ``val_loss`` (mean over seeds)."""
+    points = dense_points(points)
     recipes = (points.groupby(["budget_flops", *TRAINING_FIELDS], dropna=False)
                .agg(N=("n_params_nonemb", "mean"), D=("tokens", "mean"),
                     val_loss=("val_loss", "mean")).reset_index())
@@ -186,6 +193,11 @@ def frontier(results: Results, model: str | None = None, max_bytes: float | None
         except FitError as e:
             compute_reason = f"no L(C) fit: {e}"
     fitted = best_per_size(points)
+    n_sparse = len(points) - len(dense_points(points))
+    if n_sparse:
+        notes.append(f"{n_sparse} budget point{'s' * (n_sparse != 1)} of sparse-trained "
+                     "recipes (prune_sparsity > 0) left out of the IsoFLOP and L(N, D) fits: "
+                     "their val_loss is of the pruned model, not of N parameters")
     n_fit_budgets = fitted["budget_flops"].nunique()
     try:
         scaling_fit = fit_scaling_law(fitted["N"], fitted["D"], fitted["val_loss"], options)

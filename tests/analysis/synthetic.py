@@ -112,7 +112,7 @@ def write(root, name, reports, trials, grid=()):
 
 def law_results(root, noise=0.005, seed=0, budgets=(1e15, 3e15, 1e16, 3e16, 1e17),
                 family=FAMILY, name="synthetic", stopped=True, compressed_penalty=None,
-                twin_penalty=None):
+                twin_penalty=None, pruned_penalty=None):
     """A search drawn from TRUE_LAW with multiplicative noise: budgets × the shape family.
 
     N is the family's 12·L·d², D the trainer's tokens for that shape and budget. At every
@@ -120,7 +120,11 @@ def law_results(root, noise=0.005, seed=0, budgets=(1e15, 3e15, 1e16, 3e16, 1e17
     loss below the law's optimum that must never be fitted or offered).
     ``compressed_penalty(n)``: nats added to val_loss_compressed only (as a 4-bit, 90%-sparse
     target would), val_loss stays lawful. ``twin_penalty(n)``: a second recipe at every size
-    (another lr) whose val_loss is that much worse: the same N twice at one budget."""
+    (another lr) whose val_loss is that much worse: the same N twice at one budget.
+    ``pruned_penalty(n)``: at every budget, sparse-trained recipes (prune_sparsity 0.5) of
+    shapes between the family's (n_layers 5 and 10): as in the trainer, pruning happens in
+    training, so their val_loss is the sparse model's, that much worse than the law at their
+    dense N (which they report)."""
     rng = np.random.default_rng(seed)
     reports, trials = [], []
     for b in budgets:
@@ -149,6 +153,17 @@ def law_results(root, noise=0.005, seed=0, budgets=(1e15, 3e15, 1e16, 3e16, 1e17
                                   n_params_nonemb_computed(s), None, status="stopped",
                                   stop_reason="asha", schedule=s, steps=(1, 2),
                                   loss_curve=lambda frac: 1.0)
+                reports += r
+                trials.append(t)
+        if pruned_penalty:
+            for layers in (5, 10):
+                s = family[0].replace(d_model=32 * layers, n_layers=layers, n_heads=layers,
+                                      prune_sparsity=0.5)
+                n = n_params_nonemb_computed(s)
+                d = plan_steps(s, b, min_steps=1) * tokens_per_step(s)
+                sparse = float(law(n, d)) + pruned_penalty(n)
+                r, t = trial_rows(f"exp-{b:.0e}", f"t{len(trials):03d}", b, n, sparse,
+                                  steps=(1, 2, 3, 4), schedule=s, sparsity=0.5)
                 reports += r
                 trials.append(t)
     write(root, name, reports, trials)
