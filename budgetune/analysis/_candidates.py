@@ -215,9 +215,13 @@ def noise_of_difference(a: pd.Series, b: pd.Series) -> float:
 
 
 def plain(value: object) -> object:
-    """A numpy scalar as the Python value it holds (anything else as it is)."""
+    """A numpy scalar as the Python value it holds, a tuple as a list of such (JSON's
+    arrays); anything else as it is. The one such conversion: every module imports it."""
+    if isinstance(value, tuple):
+        return [plain(v) for v in value]
     return value.item() if hasattr(value, "item") else value
 
 
 def _row(row: pd.Series) -> dict:
-    return {k: plain(v) for k, v in row.items()}
+    # Tuples (seeds) stay tuples in a Pick: it is a row of rank_recipes.
+    return {k: v if isinstance(v, tuple) else plain(v) for k, v in row.items()}
