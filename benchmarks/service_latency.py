@@ -62,7 +62,8 @@ def _trial(i: int, budget: float, rng) -> tuple[list[dict], dict, list[dict]]:
                         "train_s": float(step), "current_lr": 1e-3, "train_loss": loss,
                         "n_params": int(n * 1.3), "n_params_nonemb": n, "shared": False,
                         "val_loss": loss, "val_loss_se": 0.01, "unigram_loss": 7.0,
-                        "val_loss_compressed": loss, "compressed_bytes": int(4 * n * 1.3),
+                        "val_loss_compressed": loss, "val_loss_diff_se": 0.0,
+                        "compressed_bytes": int(4 * n * 1.3),
                         "sparsity": 0.0, "feasible": True, "completed": done and step == 4})
     trial = {**base, "status": "done" if done else "stopped",
              "stop_reason": "budget" if done else "asha", "last_step": steps[-1],
@@ -72,6 +73,7 @@ def _trial(i: int, budget: float, rng) -> tuple[list[dict], dict, list[dict]]:
                                   "corpus_id", "schema_version", "budgetune_version")}
             | {"sparsity": s, "quant_bits": b, "one_shot": s > 0,
                "val_loss_compressed": reports[-1]["val_loss"] * (1 + s**3 / 10 + (b == 4) / 200),
+               "val_loss_diff_se": 0.0 if (s, b) == (0.0, 32) else 0.002,
                "compressed_bytes": int(n * (1 - s) * b / 8 * 1.3)}
             for s, b in GRID] if done else []
     return reports, trial, grid

@@ -33,7 +33,10 @@ def _add_fit(sub) -> None:
     p.add_argument("--n-col", required=True, help="column of parameter counts N")
     tokens = p.add_mutually_exclusive_group(required=True)
     tokens.add_argument("--d-col", help="column of training tokens D")
-    tokens.add_argument("--flops-col", help="column of training FLOPs C (D = C / 6N)")
+    tokens.add_argument("--flops-col",
+                        help="column of training FLOPs C; D = C / (6N), Chinchilla's "
+                        "approximation for a table from elsewhere (budgetune's own searches "
+                        "record D exactly: use --d-col tokens)")
     p.add_argument("--loss-col", required=True, help="column of losses")
     p.add_argument("--exclude-top", type=int, default=0,
                    help="leave out the K highest-loss points")

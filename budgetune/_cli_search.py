@@ -78,9 +78,13 @@ def add_search_commands(sub) -> None:
     p.set_defaults(run=_run_search, given=())
 
     st = sub.add_parser("status", help="trials running/stopped/done, FLOPs spent, best so far")
-    st.add_argument("--results", default="results")
-    st.add_argument("--name", default=None)
-    st.add_argument("--json", action="store_true")
+    st.add_argument("--results", default="results",
+                    help="the results folder the searches wrote (default: results)")
+    st.add_argument("--name", default=None,
+                    help="the search's name (its folder under --results); default: every "
+                    "search there")
+    st.add_argument("--json", action="store_true",
+                    help="print the status as one JSON object instead of text")
     st.set_defaults(run=_run_status)
 
     sm = sub.add_parser("submit", help="submit a search as a Ray Job",

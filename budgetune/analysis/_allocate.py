@@ -26,6 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from budgetune.analysis._candidates import plain
 from budgetune.analysis._fit import ScalingLawFit
 from budgetune.flops import (
     flops_per_step,
@@ -83,7 +84,7 @@ def _rounded(n: float, winner: dict) -> Schedule:
     values.update(d_model=d_model, n_layers=L, n_heads=heads,
                   d_ff=max(1, int(round(f["k"] * d_model))),
                   share_unit=unit if L % unit == 0 else 1)
-    values = {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}
+    values = {k: plain(v) for k, v in values.items()}
     return Schedule(**values)
 
 

@@ -15,8 +15,21 @@ choose what to repeat) all call ``rank_recipes`` and ``pick``; none has a rule o
    answer is labelled "single seed". The 95% interval is mean ± t(n−1)·se (± 1.96·se for one).
 4. Candidates for a query (budget C, size limit M) are recipes with ``budget_flops`` ≤ C whose
    ``compressed_bytes`` ≤ M. The lowest mean leads; a candidate is **within noise** of it when
-   the difference of means is within 1.96·√(se₁² + se₂²). Among those within noise the
-   **smallest deploy size** is chosen (the lowest mean among equals), and the answer says so.
+   the difference of means is within the 95% half-width of that difference, measured as the
+   two recipes were measured:
+
+   - **paired**, when both are cells of the same training recipe (same budget and training
+     fields) on the same seeds: they are the same trained models on the same validation
+     tokens, differing only in compression. With n ≥ 2 seeds the per-seed differences d_s give
+     se = sd(d)/√n and the half-width t(n−1)·se; with one seed se = √(δ₁² + δ₂²), δ being each
+     cell's ``val_loss_diff_se`` (the standard error of its per-token difference from the
+     uncompressed model, 0 for that model itself), and the half-width 1.96·se. A cell whose
+     δ was not recorded (NaN: schema-1 tables) falls back to the independent rule;
+   - **independent** otherwise (different training or different seeds): 1.96·√(se₁² + se₂²)
+     with the recipes' own standard errors (rule 3).
+
+   Among those within noise the **smallest deploy size** is chosen (the lowest mean among
+   equals), and the answer says so.
 """
 
 from __future__ import annotations
@@ -45,23 +58,35 @@ def budget_points(results: Results) -> pd.DataFrame:
     return points.sort_values("step").groupby(POINT_KEY, as_index=False).tail(1)
 
 
+def dense_points(points: pd.DataFrame) -> pd.DataFrame:
+    """Budget points of dense-trained recipes (``prune_sparsity == 0``): the only ones whose
+    ``val_loss`` is of a model of ``n_params_nonemb`` parameters (a sparse-trained model's is
+    the pruned model's)."""
+    return points[points["prune_sparsity"].astype(float) == 0]
+
+
 def compressed_variants(results: Results) -> pd.DataFrame:
     """Every (budget point, compression cell) measured: the point's own target and its grid.
 
     Columns: the point's key, ``seed`` and training fields (``TRAINING_FIELDS``), the cell's
     ``sparsity`` and ``quant_bits``, ``one_shot`` (pruned beyond what it was trained to),
     ``loss`` (val_loss_compressed), ``loss_se`` (the point's evaluation standard error),
-    ``compressed_bytes``, and the point's ``n_params_nonemb``, ``tokens``, ``train_flops``."""
+    ``diff_se`` (the cell's paired standard error against the uncompressed model,
+    ``val_loss_diff_se``), ``compressed_bytes``, and the point's ``n_params_nonemb``,
+    ``tokens``, ``train_flops``."""
     points = budget_points(results)
     base = points[POINT_KEY + ["seed", *TRAINING_FIELDS, "n_params_nonemb", "tokens",
                                "train_flops"]].assign(loss_se=points["val_loss_se"])
     own = base.assign(sparsity=points["prune_sparsity"].astype(float),
                       quant_bits=points["quant_bits"].astype(int), one_shot=False,
                       loss=points["val_loss_compressed"],
+                      diff_se=points["val_loss_diff_se"].astype(float),
                       compressed_bytes=points["compressed_bytes"])
     cells = results.grid[POINT_KEY + ["sparsity", "quant_bits", "one_shot",
-                                      "val_loss_compressed", "compressed_bytes"]]
-    grid = base.merge(cells.rename(columns={"val_loss_compressed": "loss"}), on=POINT_KEY)
+                                      "val_loss_compressed", "val_loss_diff_se",
+                                      "compressed_bytes"]]
+    grid = base.merge(cells.rename(columns={"val_loss_compressed": "loss",
+                                            "val_loss_diff_se": "diff_se"}), on=POINT_KEY)
     variants = pd.concat([own, grid], ignore_index=True)
     # A grid cell at the trial's own target is the same measurement as its report: keep one.
     variants = variants.drop_duplicates(POINT_KEY + ["sparsity", "quant_bits"], keep="first")
@@ -78,6 +103,8 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
 
     Columns: ``RECIPE_KEY`` (the training fields, then the cell's sparsity and bits),
     ``loss_mean``, ``loss_se``, ``loss_low``, ``loss_high``, ``n_seeds``, ``seeds`` (tuple),
+    ``seed_losses`` and ``seed_diff_se`` (dicts seed -> that seed's loss, and its paired
+    standard error against the uncompressed model: what ``pick`` compares paired),
     ``one_shot``, ``compressed_bytes`` (largest over seeds), ``n_params_nonemb``, ``tokens``,
     ``train_flops``, and the search_id/experiment/trial_id and ``best_seed`` of its best seed
     (where to find its weights and curves)."""
@@ -86,12 +113,16 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
         variants = variants[variants["compressed_bytes"] <= max_bytes]
     if variants.empty:
         return variants.assign(loss_mean=[], loss_se=[], loss_low=[], loss_high=[],
-                               n_seeds=[], seeds=[], best_seed=[])
+                               n_seeds=[], seeds=[], seed_losses=[], seed_diff_se=[],
+                               best_seed=[])
     rows = []
     for key, g in variants.groupby(RECIPE_KEY, sort=False, dropna=False):
         g = g.sort_values("loss")
         n = int(g["seed"].nunique())
         per_seed = g.groupby("seed")["loss"].mean()
+        # One seed measured twice (two searches): the mean of k paired differences.
+        diff_se = g.groupby("seed")["diff_se"].agg(
+            lambda x: float(np.sqrt((x.astype(float) ** 2).sum()) / len(x)))
         mean = float(per_seed.mean())
         se = float(per_seed.std(ddof=1) / np.sqrt(n)) if n >= 2 else float(
             g["loss_se"].iloc[0])
@@ -100,6 +131,8 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
         rows.append({**dict(zip(RECIPE_KEY, key)), "loss_mean": mean, "loss_se": se,
                      "loss_low": low, "loss_high": high, "n_seeds": n,
                      "seeds": tuple(sorted(int(x) for x in g["seed"].unique())),
+                     "seed_losses": {int(k): float(v) for k, v in per_seed.items()},
+                     "seed_diff_se": {int(k): float(v) for k, v in diff_se.items()},
                      "one_shot": bool(g["one_shot"].any()),
                      "compressed_bytes": int(g["compressed_bytes"].max()),
                      "n_params_nonemb": float(g["n_params_nonemb"].mean()),
@@ -148,9 +181,7 @@ def pick(ranked: pd.DataFrame, budget_flops: float, max_bytes: float | None = No
     pool = pool.sort_values(["loss_mean", "compressed_bytes"], kind="stable")
     lowest = pool.iloc[0]
     gap = pool["loss_mean"] - lowest["loss_mean"]
-    # A recipe without a standard error (a table that recorded none) is judged on its mean.
-    se_low = 0.0 if pd.isna(lowest["loss_se"]) else float(lowest["loss_se"])
-    noise = Z_95 * np.sqrt(pool["loss_se"].fillna(0) ** 2 + se_low**2)
+    noise = pool.apply(lambda row: noise_of_difference(row, lowest), axis=1)
     near = pool[gap <= noise]
     winner = near.sort_values(["compressed_bytes", "loss_mean"], kind="stable").iloc[0]
     return Pick(float(budget_flops), max_bytes, _row(winner), _row(lowest),
@@ -158,5 +189,39 @@ def pick(ranked: pd.DataFrame, budget_flops: float, max_bytes: float | None = No
                 bool(winner.name != lowest.name))
 
 
+def same_training(a: pd.Series, b: pd.Series) -> bool:
+    """Two recipes are cells of the same trained models: same budget, training and seeds."""
+    for field in ["budget_flops", *TRAINING_FIELDS]:
+        x, y = a[field], b[field]
+        if not (x == y or (pd.isna(x) and pd.isna(y))):
+            return False
+    return tuple(a["seeds"]) == tuple(b["seeds"])
+
+
+def noise_of_difference(a: pd.Series, b: pd.Series) -> float:
+    """The 95% half-width of (a's mean loss − b's), paired where the two are measured paired
+    (rule 4 of the module docstring), else as independent measurements."""
+    if same_training(a, b):
+        seeds = sorted(a["seeds"])
+        if len(seeds) >= 2:
+            d = np.array([a["seed_losses"][s] - b["seed_losses"][s] for s in seeds])
+            return float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+        da, db = a["seed_diff_se"][seeds[0]], b["seed_diff_se"][seeds[0]]
+        if not (pd.isna(da) or pd.isna(db)):
+            return float(Z_95 * np.sqrt(da**2 + db**2))
+    # A recipe without a standard error (a table that recorded none) is judged on its mean.
+    se_a, se_b = (0.0 if pd.isna(x) else float(x) for x in (a["loss_se"], b["loss_se"]))
+    return float(Z_95 * np.sqrt(se_a**2 + se_b**2))
+
+
+def plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds, a tuple as a list of such (JSON's
+    arrays); anything else as it is. The one such conversion: every module imports it."""
+    if isinstance(value, tuple):
+        return [plain(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
+
+
 def _row(row: pd.Series) -> dict:
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    # Tuples (seeds) stay tuples in a Pick: it is a row of rank_recipes.
+    return {k: v if isinstance(v, tuple) else plain(v) for k, v in row.items()}

@@ -3,14 +3,19 @@
 The evidence is the budget point (``_candidates.budget_points``); every other report is a curve,
 drawn in plots and never fitted (DESIGN.md, evidence rules).
 
-1. The envelope: at each measured budget, the loss of the best recipe there (``pick``: seeds
-   pooled, compressed to fit the size limit when there is one), as a running minimum over
-   budgets, and L(C) = E + A·C^(−α) fitted to it. With a size limit it is the frontier of what
-   can be deployed under it.
+1. The envelope: at each measured budget, the lowest mean loss of a recipe there
+   (``pick(...).lowest``: seeds pooled, compressed to fit the size limit when there is one; not
+   the smaller recipe ``pick`` may prefer within noise of it, which would bend the frontier
+   up), as a running minimum over budgets, and L(C) = E + A·C^(−α) fitted to it. With a size
+   limit it is the frontier of what can be deployed under it.
 2. IsoFLOP profiles: at each budget, the *uncompressed* loss (``val_loss``) of the best recipe
    per model size N (seeds pooled), against ln N, with a parabola whose vertex is N_opt.
 3. The parametric law L(N, D) = E + A/N^α + B/D^β on the same best-per-N points of every
    budget: one N per model, uncompressed; compression has its own frontier (``size_quality``).
+
+IsoFLOP and L(N, D) fit dense-trained points only (``prune_sparsity == 0``): a sparse-trained
+model is pruned during training, so its uncompressed ``val_loss`` is the sparse model's, while
+its N is the dense count. Points left out are counted in ``FrontierInfo.notes``.
 
 A fit is offered as a number only when it rests on >= 3 measured budgets and converged inside
 its bounds; otherwise ``compute_reason``/``scaling_reason`` say why, and callers print that.
@@ -28,6 +33,7 @@ import pandas as pd
 from budgetune.analysis._candidates import (
     TRAINING_FIELDS,
     budget_points,
+    dense_points,
     pick,
     rank_recipes,
 )
@@ -49,7 +55,7 @@ E_FLOOR = 0.01  # E below this fraction of the lowest loss: the fit ran E down t
 @dataclass(frozen=True)
 class Envelope:
     flops: np.ndarray  # (k,) measured budgets where the envelope steps down  # FLOPs
-    loss: np.ndarray  # (k,) the best recipe's mean loss at or below that budget  # nats
+    loss: np.ndarray  # (k,) the lowest recipe mean loss at or below that budget  # nats
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,9 @@ class FrontierInfo:
     fitted: pd.DataFrame  # L(N, D)'s points: budget_flops, N, D, val_loss (best per N)
     points: pd.DataFrame  # every budget point of the family (drawn)
     curves: pd.DataFrame  # every other report: drawn, never fitted or offered
-    best: pd.DataFrame  # the pick at each measured budget: budget_flops, train_flops, loss_mean
+    # The pick (winner) at each measured budget: budget_flops, train_flops, loss_mean, ...,
+    # and lowest_loss (the lowest mean there, which the envelope follows)
+    best: pd.DataFrame
     measured_budgets: tuple[float, ...]  # distinct budgets with a budget point, ascending
     notes: tuple[str, ...]
 
@@ -108,9 +116,11 @@ def isoflop_profile(budget: float, n: np.ndarray, loss: np.ndarray) -> IsoFlopPr
 
 
 def best_per_size(points: pd.DataFrame) -> pd.DataFrame:
-    """Per (budget, N): the training recipe of lowest uncompressed loss, seeds pooled.
+    """Per (budget, N): the dense-trained recipe of lowest uncompressed loss, seeds pooled.
 
+    Sparse-trained points (``prune_sparsity > 0``) are left out (``dense_points``).
     Columns ``budget_flops``, ``N``, ``D`` (tokens), ``val_loss`` (mean over seeds)."""
+    points = dense_points(points)
     recipes = (points.groupby(["budget_flops", *TRAINING_FIELDS], dropna=False)
                .agg(N=("n_params_nonemb", "mean"), D=("tokens", "mean"),
                     val_loss=("val_loss", "mean")).reset_index())
@@ -158,14 +168,15 @@ def frontier(results: Results, model: str | None = None, max_bytes: float | None
     best_rows = []
     for b in budgets:
         try:
-            w = pick(ranked, b, max_bytes).winner
+            p = pick(ranked, b, max_bytes)
         except ResultsError:
             continue  # nothing within the size limit at or below this budget
-        best_rows.append({**w, "budget_asked": b})
+        best_rows.append({**p.winner, "budget_asked": b,
+                          "lowest_loss": float(p.lowest["loss_mean"])})
     best = pd.DataFrame(best_rows)
     notes, compute_fit, scaling_fit = [], None, None
     if len(best):
-        env = envelope(best["budget_asked"].to_numpy(), best["loss_mean"].to_numpy())
+        env = envelope(best["budget_asked"].to_numpy(), best["lowest_loss"].to_numpy())
     else:
         env = Envelope(np.array([]), np.array([]))
     if len(env.flops) < MIN_BUDGETS:  # one envelope point per budget: too few to fit
@@ -182,6 +193,11 @@ def frontier(results: Results, model: str | None = None, max_bytes: float | None
         except FitError as e:
             compute_reason = f"no L(C) fit: {e}"
     fitted = best_per_size(points)
+    n_sparse = len(points) - len(dense_points(points))
+    if n_sparse:
+        notes.append(f"{n_sparse} budget point{'s' * (n_sparse != 1)} of sparse-trained "
+                     "recipes (prune_sparsity > 0) left out of the IsoFLOP and L(N, D) fits: "
+                     "their val_loss is of the pruned model, not of N parameters")
     n_fit_budgets = fitted["budget_flops"].nunique()
     try:
         scaling_fit = fit_scaling_law(fitted["N"], fitted["D"], fitted["val_loss"], options)

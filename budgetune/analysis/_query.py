@@ -19,7 +19,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from budgetune.analysis._allocate import allocate
-from budgetune.analysis._candidates import RECIPE_KEY, pick, rank_recipes
+from budgetune.analysis._candidates import RECIPE_KEY, pick, plain, rank_recipes
 from budgetune.analysis._fit import FitOptions
 from budgetune.analysis._frontier import FrontierInfo, frontier
 from budgetune.analysis._load import Results
@@ -171,7 +171,7 @@ def best_schedule(results: Results, budget_flops: float, max_bytes: float | None
         seeds=tuple(int(s) for s in w["seeds"]), basis=p.basis,
         search_id=str(w["search_id"]), experiment=str(w["experiment"]),
         trial_id=str(w["trial_id"]),
-        within_noise=[{k: _plain(r[k]) for k in RECIPE_KEY + _RECIPE_STATS}
+        within_noise=[{k: plain(r[k]) for k in RECIPE_KEY + _RECIPE_STATS}
                       for r in p.within_noise],
         lowest_loss=float(p.lowest["loss_mean"]), smaller_preferred=p.smaller_preferred,
         n_candidates=p.n_candidates, largest_measured_budget=info.largest_budget,
@@ -204,12 +204,6 @@ def _recommend(info: FrontierInfo, budget: float, factor: float,
                                   a.expected_loss, factor > 1, factor, None)
     return Recommendation(None, None, None, None, None, factor > 1, factor,
                           reason or "no L(N, D) fit")
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value.item() if hasattr(value, "item") else value
 
 
 def extrapolation_text(factor: float, largest_budget: float) -> str:

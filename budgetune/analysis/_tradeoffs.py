@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from budgetune.analysis._candidates import budget_points, compressed_variants
+from budgetune.analysis._candidates import budget_points, compressed_variants, dense_points
 from budgetune.analysis._load import Results
 
 
@@ -61,7 +61,9 @@ class ShareEffect:
 
 
 def share_effect(results: Results) -> list[ShareEffect]:
-    done = budget_points(results)
+    """Per budget, the dense-trained budget points' val_loss by share_fraction (sparse-trained
+    points are left out: their val_loss is of the pruned model)."""
+    done = dense_points(budget_points(results))  # a sparse-trained model's loss is its own
     out = []
     for budget, g in done.groupby("budget_flops"):
         means = g.groupby("share_fraction")["val_loss"].mean()

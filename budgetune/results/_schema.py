@@ -9,9 +9,11 @@ Schema 2 (budgetune 0.2) added ``search_id`` (a unique id made when a search sta
 searches in one folder are never joined), ``point`` (the row is a budget point: its learning
 rate was annealed for ``budget_flops``), ``spent_flops`` (FLOPs the trial really spent so far)
 and ``val_loss_se``/``eval_tokens`` (the standard error of ``val_loss`` over the evaluated
-tokens, and how many). Tables of schema 1 still load: ``read_table`` upgrades each schema-1
-part as it reads it (``upgrade_schema_1``), filling those columns in as schema 1 meant them;
-its rows keep ``schema_version`` 1, which says what wrote them.
+tokens, and how many), and ``val_loss_diff_se`` in reports and grid (the standard error of a
+compressed loss's difference from the uncompressed model's, paired on the same tokens).
+Tables of schema 1 still load: ``read_table`` upgrades each schema-1 part as it reads it
+(``upgrade_schema_1``), filling those columns in as schema 1 meant them; its rows keep
+``schema_version`` 1, which says what wrote them.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ REPORTS = TableSpec("reports", ("search_id", "experiment", "trial_id", "budget_f
         ("n_params", pa.int64()), ("n_params_nonemb", pa.int64()), ("shared", pa.bool_()),
         ("val_loss", pa.float64()), ("val_loss_se", pa.float64()),
         ("unigram_loss", pa.float64()), ("val_loss_compressed", pa.float64()),
-        ("compressed_bytes", pa.int64()),
+        ("val_loss_diff_se", pa.float64()), ("compressed_bytes", pa.int64()),
         ("sparsity", pa.float64()), ("feasible", pa.bool_()), ("completed", pa.bool_()),
     ]))
 
@@ -82,16 +84,16 @@ GRID = TableSpec("grid", ("search_id", "experiment", "trial_id", "budget_flops",
                          "quant_bits"), pa.schema(
     _PROVENANCE + [
         ("sparsity", pa.float64()), ("quant_bits", pa.int64()),
-        ("val_loss_compressed", pa.float64()), ("compressed_bytes", pa.int64()),
-        ("one_shot", pa.bool_()),
+        ("val_loss_compressed", pa.float64()), ("val_loss_diff_se", pa.float64()),
+        ("compressed_bytes", pa.int64()), ("one_shot", pa.bool_()),
     ]))
 
 TABLES = {spec.name: spec for spec in (REPORTS, TRIALS, GRID)}
 
 ADDED_IN_SCHEMA_2 = {"reports": ("search_id", "point", "spent_flops", "val_loss_se",
-                                 "eval_tokens"),
+                                 "eval_tokens", "val_loss_diff_se"),
                      "trials": ("search_id", "spent_flops"),
-                     "grid": ("search_id",)}
+                     "grid": ("search_id", "val_loss_diff_se")}
 
 
 def schema_1_columns(spec: TableSpec) -> list[str]:
@@ -113,12 +115,15 @@ def upgrade_schema_1(spec: TableSpec, part: pa.Table, search_id: str) -> pa.Tabl
       that completed the budget;
     - ``spent_flops`` = ``train_flops``: 0.1 trained no cooldown branches;
     - ``val_loss_se`` = NaN: 0.1 did not measure it;
+    - ``val_loss_diff_se`` = NaN: nor the paired standard error of a compressed loss's
+      difference from the model as is (the analysis then compares such cells as independent);
     - ``eval_tokens`` = 0, meaning "not recorded" (the search writes 0 too when a trial does not
       say); 0 rather than null keeps the column int64, and no count of windows is claimed.
     """
     n = part.num_rows
     fills = {"search_id": pa.repeat(pa.scalar(search_id, pa.string()), n),
              "val_loss_se": pa.repeat(pa.scalar(float("nan"), pa.float64()), n),
+             "val_loss_diff_se": pa.repeat(pa.scalar(float("nan"), pa.float64()), n),
              "eval_tokens": pa.repeat(pa.scalar(0, pa.int64()), n)}
     if "completed" in part.column_names:
         fills["point"] = part["completed"]

@@ -53,12 +53,15 @@ class ResultsCallback(Callback):
         result = {**result, "spent_flops": spent}
         row = {**base, "point": bool(result["completed"]), "spent_flops": spent,
                "val_loss_se": float(result.get("val_loss_se", float("nan"))),
-               "eval_tokens": int(result.get("eval_tokens", 0))}
+               "eval_tokens": int(result.get("eval_tokens", 0)),
+               "val_loss_diff_se": float(result.get("val_loss_diff_se", float("nan")))}
         self._rows["reports"].append({**row, **{c: result[c] for c in REPORTS.columns
                                                 if c not in row}})
         for cell in result.get("grid", ()):
             self._rows["grid"].append({**{c: base[c] for c in GRID.columns if c in base},
-                                       **cell, "one_shot": cell["one_shot"]})
+                                       **cell, "one_shot": cell["one_shot"],
+                                       "val_loss_diff_se": float(
+                                           cell.get("val_loss_diff_se", float("nan")))})
         self._last[trial.trial_id] = result
         self._rows["trials"].append(self._trial_row(trial, "running", None))
 

@@ -1,9 +1,11 @@
 """``search --repeats K``: after the search, the top K recipes of each budget trained again
 with more seeds, so the answer for that budget rests on a mean of seeds, not on one.
 
-The recipes are chosen by the analysis' one definition (``rank_recipes``: budget points of
-this search, seeds pooled, within the size limit), keeping distinct *training* recipes (the
-compression cell is evaluated on every seed's grid anyway). Each is retrained with
+The recipes are chosen by the analysis' one definition (``rank_recipes`` and ``pick``: budget
+points of this search, seeds pooled, within the size limit): first the training recipe of
+``pick``'s winner (the answer ``best`` gives, so that after the repeats it rests on 3 seeds),
+then the next distinct *training* recipes by rank (the compression cell is evaluated on every
+seed's grid anyway). Each is retrained with
 ``REPEAT_SEEDS`` more seeds (the next after its best seed's) in one more Tune experiment per
 budget, ``repeats-<budget>``: FIFO (no early stopping: every repeat is a budget point), a grid
 over the schedules, the same trainable and callback, so its rows are ordinary budget points.
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from budgetune.search._search import FlopsLedger
 from budgetune.search._spec import REPEAT_SEEDS, SearchSpec
 
@@ -25,10 +29,9 @@ def repeats_experiment(budget: float) -> str:
 
 
 def choose_repeats(spec: SearchSpec, search_id: str, budget: float) -> list[dict]:
-    """Schedules (dicts) to train: the top ``spec.repeats`` training recipes of ``budget``,
-    each with the seeds it still lacks of 1 + REPEAT_SEEDS."""
+    """Schedules (dicts) to train for ``budget``: ``repeat_schedules`` of this search's
+    recipes."""
     from budgetune.analysis import load_results, rank_recipes
-    from budgetune.analysis._candidates import TRAINING_FIELDS
     from budgetune.analysis._load import Results
 
     results = load_results(spec.results, spec.name)
@@ -36,21 +39,32 @@ def choose_repeats(spec: SearchSpec, search_id: str, budget: float) -> list[dict
                      (results.reports, results.trials, results.grid)))
     if mine.reports.empty:
         return []
-    ranked = rank_recipes(mine, spec.max_bytes)
+    return repeat_schedules(rank_recipes(mine, spec.max_bytes), budget, spec.repeats,
+                            spec.max_bytes)
+
+
+def repeat_schedules(ranked, budget: float, repeats: int,
+                     max_bytes: float | None = None) -> list[dict]:
+    """From ``rank_recipes`` rows: the training recipe of ``pick``'s winner at ``budget``
+    first, then the next distinct training recipes by rank, ``repeats`` in all, each with the
+    seeds it still lacks of 1 + REPEAT_SEEDS."""
+    from budgetune.analysis._candidates import RECIPE_KEY, TRAINING_FIELDS, pick, plain
+
     ranked = ranked[ranked["budget_flops"] == budget]
-    top = ranked.drop_duplicates(TRAINING_FIELDS).head(spec.repeats)
+    if ranked.empty or repeats <= 0:
+        return []
+    winner = pick(ranked, budget, max_bytes).winner
+    is_winner = (ranked[RECIPE_KEY] == [winner[f] for f in RECIPE_KEY]).all(axis=1)
+    ordered = pd.concat([ranked[is_winner], ranked[~is_winner]])
+    top = ordered.drop_duplicates(TRAINING_FIELDS).head(repeats)
     schedules = []
     for _, row in top.iterrows():
         seeds = [int(s) for s in row["seeds"]]
         missing = 1 + REPEAT_SEEDS - len(seeds)
-        base = {f: _plain(row[f]) for f in TRAINING_FIELDS}
+        base = {f: plain(row[f]) for f in TRAINING_FIELDS}
         base["quant_bits"] = int(row["quant_bits"])
         schedules += [{**base, "seed": max(seeds) + k} for k in range(1, missing + 1)]
     return schedules
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def run_repeats(spec: SearchSpec, search_id: str, ledger: FlopsLedger, resources: dict,

@@ -25,6 +25,9 @@ class Report:
     eval_tokens: int  # target tokens evaluated (predicted positions only, for the masked LM)
     unigram_loss: float  # same targets under add-one-smoothed unigram frequencies  # nats
     val_loss_compressed: float  # the model as it stands, compressed to the target  # nats
+    # Standard error of (val_loss_compressed − val_loss) from the per-token differences on the
+    # same validation tokens (paired; 0 when nothing is compressed)  # nats
+    val_loss_diff_se: float
     compressed_bytes: int  # size of that compressed model in bytes
     sparsity: float  # measured fraction of zeros in the block stack's weight matrices
     completed: bool  # the planned last step: the whole budget is trained ("done" is Tune's)
@@ -42,6 +45,9 @@ class GridCell:
     val_loss_compressed: float  # nats
     compressed_bytes: int
     one_shot: bool  # pruned beyond what the trial was trained to, without fine-tuning
+    # Standard error of (this cell − the model as is) from per-token differences on the same
+    # validation tokens (paired; 0 for the model as is)  # nats
+    val_loss_diff_se: float
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

@@ -135,7 +135,9 @@ class Trial:
         self.step, self.eval_flops, self.train_s, self.wall_before = 0, 0.0, 0.0, 0.0
         self.last_train_loss = float("nan")
         self.pruned_to = 0.0  # sparsity target of the masks now in place
-        self._evaluated: dict[object, tuple[float, float, int]] = {}  # _summary at this step
+        # At this step: per evaluated cell, (mean, se, n, diff_se); the as-is token losses.
+        self._evaluated: dict[object, tuple[float, float, int, float]] = {}
+        self._as_is_losses: torch.Tensor | None = None
         self._evaluated_at = -1
         self._started = time.perf_counter()
 
@@ -235,6 +237,14 @@ class Trial:
         return self.compressed_loss(sparsity, quant_bits), compressed_bytes(
             self.model, self.blocks, sparsity, bits)
 
+    def compressed_diff_se(self, sparsity: float, quant_bits: int) -> float:
+        """The standard error of (this cell − the model as is), from their per-token
+        differences on the same validation tokens (0 for the model as is): the two losses are
+        measured paired, so their difference is far more precise than either loss alone."""
+        self.compressed_loss(sparsity, quant_bits)
+        key = "as is" if self._is_as_is(sparsity, quant_bits) else (sparsity, quant_bits)
+        return self._evaluated[key][3]
+
     def _is_as_is(self, sparsity: float, quant_bits: int) -> bool:
         """The model as it stands already is that compression: nothing to copy or quantize."""
         return quant_bits == 32 and sparsity <= self.pruned_to
@@ -246,11 +256,17 @@ class Trial:
         as_is = self._is_as_is(sparsity, quant_bits)
         if self._evaluated_at != self.step:  # the model has changed since
             self._evaluated, self._evaluated_at = {}, self.step
+            self._as_is_losses = None
         key = "as is" if as_is else (sparsity, quant_bits)
         if key not in self._evaluated:
-            model = self.model if as_is else compressed_copy(self.model, self.family.blocks,
-                                                             sparsity, quant_bits)
-            self._evaluated[key] = _summary(self.token_losses(model))
+            if self._as_is_losses is None:  # every cell is paired with the model as is
+                self._as_is_losses = self.token_losses()
+                self._evaluated["as is"] = (*_summary(self._as_is_losses), 0.0)
+        if key not in self._evaluated:
+            model = compressed_copy(self.model, self.family.blocks, sparsity, quant_bits)
+            losses = self.token_losses(model)
+            diff = losses - self._as_is_losses
+            self._evaluated[key] = (*_summary(losses), _summary(diff)[1])
         return self._evaluated[key][0]
 
     def grid(self) -> list[GridCell]:
@@ -261,18 +277,21 @@ class Trial:
         for sparsity in (x for x in GRID_SPARSITIES if x >= trained):
             for bits in GRID_BITS:
                 loss, nbytes = self.evaluate_compressed(sparsity, bits)
-                cells.append(GridCell(sparsity, bits, loss, nbytes, sparsity > trained))
+                cells.append(GridCell(sparsity, bits, loss, nbytes, sparsity > trained,
+                                      self.compressed_diff_se(sparsity, bits)))
         return cells
 
     def report(self) -> Report:
         val_loss = self.compressed_loss(0.0, 32)  # the model as it is
-        _, val_loss_se, eval_tokens = self._evaluated["as is"]
+        _, val_loss_se, eval_tokens, _ = self._evaluated["as is"]
         n_params, n_nonemb = count_params(self.model, self.family)
         s = self.schedule
         if s.prune_sparsity > 0 or s.quant_bits < 32:
             loss_c, bytes_c = self.evaluate_compressed(s.prune_sparsity, s.quant_bits)
+            diff_se = self.compressed_diff_se(s.prune_sparsity, s.quant_bits)
         else:  # nothing to compress: the compressed model is the model
             loss_c, bytes_c = val_loss, compressed_bytes(self.model, self.blocks, 0.0, 32)
+            diff_se = 0.0
         return Report(
             step=self.step,
             tokens=self.step * _flops.tokens_per_step(s),
@@ -291,6 +310,7 @@ class Trial:
             eval_tokens=eval_tokens,
             unigram_loss=self.unigram_loss,
             val_loss_compressed=loss_c,
+            val_loss_diff_se=diff_se,
             compressed_bytes=bytes_c,
             sparsity=measured_sparsity(self.blocks),
             completed=self.step >= self.total_steps,

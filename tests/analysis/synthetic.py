@@ -33,13 +33,14 @@ def _base(experiment: str, trial_id: str, budget: float, schedule: Schedule,
 def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
                stop_reason="budget", schedule=None, steps=(1, 2, 3), bytes_=None,
                sparsity=0.0, corpus_id="c0", loss_curve=None, search_id=SEARCH_ID,
-               val_loss=None, se=0.01):
+               val_loss=None, se=0.01, diff_se=0.0):
     """Reports (one per step) and a trials row for one trial.
 
     ``n`` is the reported ``n_params_nonemb``; tokens follow the trainer's plan for
     ``schedule`` at ``budget``. A completed trial (status done, stop reason budget) reports a
     budget point at its last step; a stopped one reports only part of its budget, no point.
-    ``val_loss`` (uncompressed) defaults to the compressed loss."""
+    ``val_loss`` (uncompressed) defaults to the compressed loss; ``diff_se`` is the target's
+    paired standard error against it (0: the target is the model as is)."""
     schedule = schedule or Schedule()
     base = _base(experiment, trial_id, budget, schedule, corpus_id, search_id)
     total_steps = plan_steps(schedule, budget, min_steps=1)
@@ -59,7 +60,8 @@ def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
             "eval_tokens": 8192, "wall_s": 1.0 + k, "train_s": 0.9 + k, "current_lr": 1e-3,
             "train_loss": loss, "n_params": int(n * 1.2), "n_params_nonemb": int(n),
             "shared": False, "val_loss": uncompressed, "val_loss_se": se, "unigram_loss": 7.0,
-            "val_loss_compressed": loss, "compressed_bytes": int(bytes_ or 4 * n * 1.2),
+            "val_loss_compressed": loss, "val_loss_diff_se": diff_se,
+            "compressed_bytes": int(bytes_ or 4 * n * 1.2),
             "sparsity": sparsity, "feasible": True, "completed": done and frac == 1.0,
         })
     last = reports[-1]
@@ -70,11 +72,12 @@ def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
 
 
 def grid_row(experiment, trial_id, budget, sparsity, bits, loss, nbytes, one_shot,
-             corpus_id="c0", search_id=SEARCH_ID):
+             corpus_id="c0", search_id=SEARCH_ID, diff_se=float("nan")):
     return {"search_id": search_id, "experiment": experiment, "trial_id": trial_id,
             "budget_flops": budget, "corpus_id": corpus_id, "schema_version": SCHEMA_VERSION,
             "budgetune_version": "t", "sparsity": sparsity, "quant_bits": bits,
-            "val_loss_compressed": loss, "compressed_bytes": nbytes, "one_shot": one_shot}
+            "val_loss_compressed": loss, "val_loss_diff_se": diff_se,
+            "compressed_bytes": nbytes, "one_shot": one_shot}
 
 
 def hand_made_rows():
@@ -109,7 +112,7 @@ def write(root, name, reports, trials, grid=()):
 
 def law_results(root, noise=0.005, seed=0, budgets=(1e15, 3e15, 1e16, 3e16, 1e17),
                 family=FAMILY, name="synthetic", stopped=True, compressed_penalty=None,
-                twin_penalty=None):
+                twin_penalty=None, pruned_penalty=None):
     """A search drawn from TRUE_LAW with multiplicative noise: budgets × the shape family.
 
     N is the family's 12·L·d², D the trainer's tokens for that shape and budget. At every
@@ -117,7 +120,11 @@ def law_results(root, noise=0.005, seed=0, budgets=(1e15, 3e15, 1e16, 3e16, 1e17
     loss below the law's optimum that must never be fitted or offered).
     ``compressed_penalty(n)``: nats added to val_loss_compressed only (as a 4-bit, 90%-sparse
     target would), val_loss stays lawful. ``twin_penalty(n)``: a second recipe at every size
-    (another lr) whose val_loss is that much worse: the same N twice at one budget."""
+    (another lr) whose val_loss is that much worse: the same N twice at one budget.
+    ``pruned_penalty(n)``: at every budget, sparse-trained recipes (prune_sparsity 0.5) of
+    shapes between the family's (n_layers 5 and 10): as in the trainer, pruning happens in
+    training, so their val_loss is the sparse model's, that much worse than the law at their
+    dense N (which they report)."""
     rng = np.random.default_rng(seed)
     reports, trials = [], []
     for b in budgets:
@@ -146,6 +153,17 @@ def law_results(root, noise=0.005, seed=0, budgets=(1e15, 3e15, 1e16, 3e16, 1e17
                                   n_params_nonemb_computed(s), None, status="stopped",
                                   stop_reason="asha", schedule=s, steps=(1, 2),
                                   loss_curve=lambda frac: 1.0)
+                reports += r
+                trials.append(t)
+        if pruned_penalty:
+            for layers in (5, 10):
+                s = family[0].replace(d_model=32 * layers, n_layers=layers, n_heads=layers,
+                                      prune_sparsity=0.5)
+                n = n_params_nonemb_computed(s)
+                d = plan_steps(s, b, min_steps=1) * tokens_per_step(s)
+                sparse = float(law(n, d)) + pruned_penalty(n)
+                r, t = trial_rows(f"exp-{b:.0e}", f"t{len(trials):03d}", b, n, sparse,
+                                  steps=(1, 2, 3, 4), schedule=s, sparsity=0.5)
                 reports += r
                 trials.append(t)
     write(root, name, reports, trials)

@@ -12,7 +12,7 @@ from budgetune.spaces import Schedule
 
 
 def _report(trial_id, schedule, loss, *, se=0.01, nbytes=1_000_000, point=True,
-            budget=1e12, step=100):
+            budget=1e12, step=100, diff_se=0.0):
     return {**schedule.to_dict(), "search_id": "s", "experiment": "e", "trial_id": trial_id,
             "budget_flops": budget, "corpus_id": "c", "schema_version": 2,
             "budgetune_version": "t", "point": point, "step": step, "tokens": 1000,
@@ -20,8 +20,16 @@ def _report(trial_id, schedule, loss, *, se=0.01, nbytes=1_000_000, point=True,
             "eval_tokens": 8192, "wall_s": 1.0, "train_s": 1.0, "current_lr": 1e-3,
             "train_loss": loss, "n_params": 10, "n_params_nonemb": 5, "shared": False,
             "val_loss": loss, "val_loss_se": se, "unigram_loss": 7.0,
-            "val_loss_compressed": loss, "compressed_bytes": nbytes, "sparsity": 0.0,
+            "val_loss_compressed": loss, "val_loss_diff_se": diff_se,
+            "compressed_bytes": nbytes, "sparsity": 0.0,
             "feasible": True, "completed": point}
+
+
+def _cell(trial_id, sparsity, bits, loss, nbytes, diff_se=math.nan):
+    return {"search_id": "s", "experiment": "e", "trial_id": trial_id, "budget_flops": 1e12,
+            "corpus_id": "c", "schema_version": 2, "budgetune_version": "t",
+            "sparsity": sparsity, "quant_bits": bits, "val_loss_compressed": loss,
+            "val_loss_diff_se": diff_se, "compressed_bytes": nbytes, "one_shot": True}
 
 
 def _results(reports, grid=()):
@@ -90,3 +98,47 @@ def test_recipes_without_a_standard_error_are_judged_on_their_means():
                                     _report("t1", small, 3.1, se=math.nan, nbytes=500_000)]))
     p = pick(ranked, 1e12)
     assert p.winner["d_model"] == 128 and not p.smaller_preferred
+
+
+def test_cells_of_one_trained_model_are_compared_paired():
+    """Two compression cells of one trial are the same model on the same tokens: 0.05 apart
+    with a paired standard error of 0.005 each is a clear difference, even though each loss
+    alone has an evaluation standard error of 0.03 (as independent: within noise)."""
+    a = Schedule(d_model=64)
+    ranked = rank_recipes(_results(
+        [_report("t0", a, 2.95, se=0.03, nbytes=4_000_000)],
+        [_cell("t0", 0.5, 8, 3.00, 1_000_000, diff_se=0.005),
+         _cell("t0", 0.75, 4, 3.05, 900_000, diff_se=0.005)]))
+    p = pick(ranked, 1e12, max_bytes=2_000_000)
+    assert p.lowest["sparsity"] == 0.5 and p.winner["sparsity"] == 0.5
+    assert not p.smaller_preferred and len(p.within_noise) == 1
+    assert p.basis == "single seed"
+
+
+def test_different_models_stay_independent_even_with_a_paired_se():
+    """Different training: their diff_se (0 for each model as is, against itself) says
+    nothing about their difference, so 0.01 apart with se 0.03 each is within noise."""
+    big, small = Schedule(d_model=128), Schedule(d_model=64)
+    ranked = rank_recipes(_results([_report("t0", big, 3.00, se=0.03, nbytes=2_000_000),
+                                    _report("t1", small, 3.01, se=0.03, nbytes=500_000)]))
+    p = pick(ranked, 1e12)
+    assert p.lowest["d_model"] == 128 and p.winner["d_model"] == 64
+    assert p.smaller_preferred and len(p.within_noise) == 2
+
+
+@pytest.mark.parametrize(("shifts", "within"), [((0.05, 0.06, 0.04), False),
+                                                ((0.05, -0.05, 0.15), True)])
+def test_three_seeds_of_one_recipe_compare_cells_by_their_per_seed_differences(shifts,
+                                                                            within):
+    """Seeds spread 0.1 apart (as independent recipes a 0.05 gap is within noise), but a cell
+    that is 0.05 worse on every seed is clearly worse; one whose per-seed differences scatter
+    as much as the seeds themselves is not."""
+    a = Schedule(d_model=64)
+    base = (3.0, 3.2, 3.1)
+    reports = [_report(f"t{s}", a.replace(seed=s), loss, nbytes=2_000_000)
+               for s, loss in enumerate(base)]
+    cells = [_cell(f"t{s}", 0.5, 4, loss + shift, 500_000, diff_se=0.001)
+             for s, (loss, shift) in enumerate(zip(base, shifts))]
+    p = pick(rank_recipes(_results(reports, cells)), 1e12)
+    assert p.lowest["sparsity"] == 0.0 and p.basis == "mean of 3 seeds"
+    assert p.smaller_preferred is within and len(p.within_noise) == (2 if within else 1)

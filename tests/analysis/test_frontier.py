@@ -55,11 +55,17 @@ def test_compressed_losses_and_badly_tuned_twins_do_not_bend_the_fits(tmp_path):
     """Item 4: L(N, D) and the IsoFLOP parabolas use the uncompressed val_loss of the best
     recipe per N per budget. Here the larger models' targets are compressed hard (their
     val_loss_compressed is up to 1.5 nats worse) and every size has a second, worse-tuned
-    recipe at each budget: fitting either would move α and the vertices."""
+    recipe at each budget: fitting either would move α and the vertices. Sparse-trained
+    recipes at sizes between the dense ones report their dense N with the pruned model's
+    val_loss (0.3 nats worse): L(N, D) and IsoFLOP fit dense-trained points only, and say
+    what they left out."""
     root = law_results(tmp_path, noise=0.002,
                        compressed_penalty=lambda n: 1.5 * (np.log(n) - np.log(9e4)) / 13,
-                       twin_penalty=lambda n: 0.6 * (np.log(n) - np.log(9e4)) / 13 + 0.2)
-    _check_recovers_the_law(frontier(load_results(root)))
+                       twin_penalty=lambda n: 0.6 * (np.log(n) - np.log(9e4)) / 13 + 0.2,
+                       pruned_penalty=lambda n: 0.3)
+    info = frontier(load_results(root))
+    _check_recovers_the_law(info)
+    assert any("10 budget points of sparse-trained" in note for note in info.notes)
 
 
 def test_the_size_quality_frontier_is_of_budget_points_only(tmp_path):
@@ -80,9 +86,11 @@ def test_share_effect_groups_final_losses_by_fraction(tmp_path):
     from tests.analysis.synthetic import trial_rows, write
 
     rows, trials = [], []
-    for i, (frac, loss) in enumerate([(0.0, 3.0), (0.0, 3.2), (0.1, 2.9)]):
+    cases = [(0.0, 3.0, 0.0), (0.0, 3.2, 0.0), (0.1, 2.9, 0.0), (0.1, 3.9, 0.5)]
+    for i, (frac, loss, sparsity) in enumerate(cases):  # the last: sparse-trained, left out
         r, t = trial_rows("e", f"t{i}", 1e12, 1e5, loss,
-                          schedule=Schedule(share_fraction=frac, seed=i))
+                          schedule=Schedule(share_fraction=frac, seed=i,
+                                            prune_sparsity=sparsity))
         rows += r
         trials.append(t)
     write(tmp_path, "s", rows, trials)
@@ -104,3 +112,21 @@ def test_a_size_limited_envelope_is_of_the_best_recipe_within_the_limit(tmp_path
     ask_limited = best_schedule(results, 1e17, max_bytes=5e6, info=limited)
     assert ask_limited.frontier.loss > ask_free.frontier.loss
     assert ask_limited.compressed_bytes <= 5e6 < ask_free.compressed_bytes
+
+
+def test_the_envelope_follows_the_lowest_loss_not_the_smaller_recipe_preferred(tmp_path):
+    """Within noise pick prefers a smaller recipe (3.01 over 3.00); the frontier L(C) is of
+    the lowest loss measured at each budget."""
+    from budgetune.spaces import Schedule
+    from tests.analysis.synthetic import trial_rows, write
+
+    reports, trials = [], []
+    for tid, d, loss, nbytes in (("big", 256, 3.00, 8_000_000), ("small", 64, 3.01, 500_000)):
+        r, t = trial_rows("e", tid, 1e12, 1e5, loss, bytes_=nbytes, se=0.03,
+                          schedule=Schedule(d_model=d, n_heads=4))
+        reports += r
+        trials.append(t)
+    write(tmp_path, "s", reports, trials)
+    info = frontier(load_results(tmp_path))
+    assert info.best["d_model"].tolist() == [64]  # the pick: smaller, within noise
+    assert info.envelope.loss.tolist() == [pytest.approx(3.00)]

@@ -94,6 +94,8 @@ def test_a_schema_1_search_reads_with_the_columns_schema_2_added(tmp_path):
     assert list(reports["point"]) == list(reports["completed"]) and reports["point"].sum() == 2
     assert list(reports["spent_flops"]) == list(reports["train_flops"])
     assert reports["val_loss_se"].map(math.isnan).all() and set(reports["eval_tokens"]) == {0}
+    assert reports["val_loss_diff_se"].map(math.isnan).all()  # not measured: compared unpaired
+    assert read_table(tmp_path / "old", "grid")["val_loss_diff_se"].map(math.isnan).all()
     trials = read_table(tmp_path / "old", "trials")
     assert list(trials["spent_flops"]) == list(trials["train_flops"])
     assert set(trials["status"]) == {"done", "stopped"}  # the "running" rows were older

@@ -6,11 +6,13 @@ import dataclasses
 
 import pytest
 
-from budgetune.analysis import load_results, rank_recipes
+from budgetune.analysis import load_results, pick, rank_recipes
 from budgetune.analysis._candidates import TRAINING_FIELDS
 from budgetune.results import read_table
 from budgetune.search import SearchSpec, run_search
 from budgetune.search._plan import plan_search
+from budgetune.search._repeats import repeat_schedules
+from budgetune.spaces import Schedule
 
 BUDGET = 3e10
 
@@ -51,3 +53,20 @@ def test_the_top_recipe_gets_three_seeds_and_a_resume_repeats_nothing(tmp_path):
     # a resume after the repeats finished restores them and trains nothing more
     run_search(spec, resume=True, progress=lines.append)
     assert len(read_table(spec.folder(), "trials")) == len(trials)
+
+
+def test_the_first_recipe_repeated_is_the_one_best_answers():
+    """pick prefers a smaller recipe within noise of the lowest: that answer is what the
+    repeats must put on three seeds, then the next distinct training recipes by rank."""
+    from tests.analysis.test_candidates import _report, _results
+
+    big, small, other = (Schedule(d_model=d) for d in (128, 64, 96))
+    ranked = rank_recipes(_results([_report("t0", big, 3.00, se=0.03, nbytes=2_000_000),
+                                    _report("t1", small, 3.01, se=0.03, nbytes=500_000),
+                                    _report("t2", other, 3.50, se=0.03, nbytes=900_000)]))
+    assert pick(ranked, 1e12).winner["d_model"] == 64  # the answer: smaller, within noise
+    one = repeat_schedules(ranked, 1e12, 1)
+    assert [(s["d_model"], s["seed"]) for s in one] == [(64, 1), (64, 2)]
+    two = repeat_schedules(ranked, 1e12, 2)
+    assert [s["d_model"] for s in two] == [64, 64, 128, 128]
+    assert repeat_schedules(ranked, 3e12, 1) == []  # no budget point at that budget

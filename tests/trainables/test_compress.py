@@ -191,6 +191,26 @@ def test_the_grid_reuses_the_last_reports_evaluations_and_charges_only_new_ones(
     assert trial.eval_flops - last.eval_flops == pytest.approx((len(cells) - 2) * per_evaluation)
 
 
+def test_compressed_losses_carry_the_paired_standard_error_of_their_difference(tiny):
+    """val_loss_diff_se: the standard error of the per-token (cell − model as is) differences
+    on the same validation tokens; 0 for the model as is; the report's equals its cell's."""
+    trial = Trial(tiny.replace(quant_bits=8), 30 * 0.26e9, CONFIG)
+    last = list(trial.run())[-1]
+    cells = {(c.sparsity, c.quant_bits): c for c in trial.grid()}
+    as_is = trial.token_losses()
+    n = as_is.numel()
+    for (sparsity, bits), cell in cells.items():
+        if (sparsity, bits) == (0.0, 32):
+            assert cell.val_loss_diff_se == 0.0
+            continue
+        diff = trial.token_losses(compressed_copy(trial.model, trial.family.blocks, sparsity,
+                                                  bits)) - as_is
+        assert cell.val_loss_diff_se == pytest.approx(float(diff.std()) / n**0.5, rel=1e-6)
+        assert 0 < cell.val_loss_diff_se
+    assert last.val_loss_diff_se == cells[0.0, 8].val_loss_diff_se
+    assert cells[0.0, 8].val_loss_diff_se < last.val_loss_se / 3  # int8: paired is precise
+
+
 def test_a_pruned_run_saved_and_restored_gives_the_same_reports(tiny):
     import io
 
