@@ -13,8 +13,11 @@ from pathlib import Path
 from budgetune.search._spec import (
     DEFAULT_BUDGETS,
     DEFAULT_MAX_MB,
+    DEFAULT_REPEATS,
+    EMBEDDED_REPEATS,
     SearchSpec,
     default_budgets,
+    default_repeats,
 )
 
 
@@ -55,10 +58,11 @@ def add_search_commands(sub) -> None:
         help="CPUs (torch threads) per trial (default %(default)s)")
     add("--gpus-per-trial", type=float, default=d.gpus_per_trial,
         help="GPUs per trial; > 0 trains in bf16 autocast on CUDA (default %(default)s)")
-    add("--repeats", type=int, default=d.repeats,
+    add("--repeats", type=int, default=None,
         help="after the search, retrain the top K recipes of each budget with 2 more seeds "
         "(FIFO, charged to --max-total-flops), so the best rests on 3 seeds (default "
-        "%(default)s)")
+        f"{EMBEDDED_REPEATS} for the embedded default's `default` space, {DEFAULT_REPEATS} "
+        "for any other)")
     p.add_argument("--address", default=None,
                    help="join a cluster: auto or ray://HOST:PORT (default %(default)s: start "
                    "local Ray)")
@@ -122,7 +126,8 @@ def _spec_from_args(args) -> SearchSpec:
         grace_fraction=args.grace_fraction, max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address, results=args.results, name=args.name, seed=args.seed,
-        eval_tokens=args.eval_tokens, repeats=args.repeats)
+        eval_tokens=args.eval_tokens,
+        repeats=default_repeats(args.space) if args.repeats is None else args.repeats)
 
 
 def _saved_spec(args) -> SearchSpec:
