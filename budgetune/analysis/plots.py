@@ -53,8 +53,8 @@ def plot_frontier(info: FrontierInfo, ax=None):
         c = np.logspace(np.log10(info.envelope.flops.min()),
                         np.log10(info.envelope.flops.max()) + 0.5, 100)
         label = f"L(C) = {fit.E:.2f} + {fit.A:.3g}·C^-{fit.alpha:.3f}"
-        if info.compute_reason:  # drawn to show the data's trend; its reason is in the report
-            label += f" (not quoted: {fit.n_points} points)"
+        if info.compute_reason:  # drawn as the data's trend only: no number is given for it
+            label = f"L(C) fit, not quoted: {info.compute_reason}"[:90]
         ax.plot(c, fit.loss(c), "r--" if info.compute_reason else "r-", lw=1.5, label=label)
         if fit.samples and not info.compute_reason:
             band = np.array([fit.loss_interval(x) for x in c])

@@ -99,7 +99,10 @@ def frontier_info(root: str | Path, results, model: str | None, search: str | No
     limit, with the plots' bootstrap."""
     from budgetune.analysis import DEFAULT_PLOT_BOOTSTRAP, FitOptions, frontier, size_limit
 
-    max_bytes, _ = size_limit(root, search)
+    try:
+        max_bytes, _ = size_limit(root, search)
+    except ValueError:  # searches saved with different limits: the frontier says it has none
+        max_bytes = None
     return frontier(results.for_model(model), model, max_bytes,
                     options=FitOptions(bootstrap=DEFAULT_PLOT_BOOTSTRAP))
 
@@ -125,9 +128,12 @@ def frontier_json(info) -> str:
     out = {
         "model": info.model, "max_bytes": info.max_bytes,
         "measured_budgets": list(info.measured_budgets),
-        "compute_fit": info.compute_fit.to_dict() if info.compute_fit else None,
+        # A fit the analysis does not quote is no number here either: only its reason.
+        "compute_fit": info.compute_fit.to_dict()
+        if info.compute_fit and not info.compute_reason else None,
         "compute_reason": info.compute_reason,
-        "scaling_fit": info.scaling_fit.to_dict() if info.scaling_fit else None,
+        "scaling_fit": info.scaling_fit.to_dict()
+        if info.scaling_fit and not info.scaling_reason else None,
         "scaling_reason": info.scaling_reason,
         "envelope": {"flops": info.envelope.flops.tolist(),
                      "loss": info.envelope.loss.tolist()},

@@ -152,3 +152,24 @@ def test_an_lc_fit_exactly_through_three_budgets_is_not_quoted(tmp_path):
     front = best_schedule(load_results(tmp_path), 1e15).frontier
     assert front.loss is None and front.interval is None
     assert "passes exactly through its 3 points" in front.reason
+
+
+def test_a_fit_not_quoted_is_no_number_in_the_served_frontier_nor_the_plot(tmp_path):
+    """What the analysis does not quote, /api/frontier and the plot's legend do not either."""
+    import json
+
+    from budgetune.analysis import frontier, plots
+    from budgetune.service._answers import frontier_json
+
+    rows, trials = [], []
+    for i, budget in enumerate((1e12, 3e12, 1e13, 3e13)):  # E = 0: the fit ends at its bound
+        r, t = trial_rows("e", f"t{i}", budget, 1e5, 40 * budget ** -0.1)
+        rows += r
+        trials.append(t)
+    write(tmp_path, "s", rows, trials)
+    info = frontier(load_results(tmp_path))
+    assert info.compute_fit is not None and "stopped at a bound" in info.compute_reason
+    served = json.loads(frontier_json(info))
+    assert served["compute_fit"] is None and "stopped at a bound" in served["compute_reason"]
+    legend = [t.get_text() for t in plots.plot_frontier(info).get_legend().get_texts()]
+    assert not any("L(C) =" in text for text in legend), legend

@@ -60,8 +60,8 @@ def test_every_endpoint_answers_on_a_real_search(finished, live_search):
 def test_best_and_status_are_the_cli_output_byte_for_byte(finished, live_search):
     results = str(live_search.results)
     for query, flags in [(f"budget={SEARCH_BUDGET}", ["--budget", SEARCH_BUDGET]),
-                         ("budget=2e11&max_mb=1",  # README.md's example
-                          ["--budget", "2e11", "--max-mb", "1"])]:
+                         ("budget=2e11&max_mb=2",  # README.md's example
+                          ["--budget", "2e11", "--max-mb", "2"])]:
         cli = budgetune("best", "--json", "--results", results, *flags)
         assert cli.returncode == 0, cli.stderr
         status, _, body = finished.get("/api/best?" + query)

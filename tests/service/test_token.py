@@ -70,7 +70,7 @@ def test_the_readme_shows_these_commands():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for line in (README_TOKEN, README_CURL, "budgetune serve --results DIR --port 8421",
                  "budgetune serve --results DIR --host 0.0.0.0 --port 8421 --token-file token",
-                 "curl 'http://127.0.0.1:8421/api/best?budget=2e11&max_mb=1'"):
+                 "curl 'http://127.0.0.1:8421/api/best?budget=2e11&max_mb=2'"):
         assert line in readme, line
 
 
