@@ -10,8 +10,15 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from budgetune.analysis._load import load_results
-from budgetune.analysis._query import BestSchedule, best_schedule, json_safe
+from budgetune.analysis._fit import FitOptions
+from budgetune.analysis._frontier import frontier
+from budgetune.analysis._load import Results, load_results
+from budgetune.analysis._query import (
+    DEFAULT_QUERY_BOOTSTRAP,
+    BestSchedule,
+    best_schedule,
+    json_safe,
+)
 from budgetune.analysis._status import saved_size_limit, search_status
 from budgetune.spaces import validate_budget
 
@@ -31,12 +38,25 @@ def size_limit(root: str | Path, name: str | None = None, max_mb: float | None =
 
 def answer_best(root: str | Path, budget_flops: float, max_mb: float | None = None,
                 no_size_limit: bool = False, model: str | None = None, name: str | None = None,
-                corpus_id: str | None = None) -> BestSchedule:
-    """``budgetune best``: the pick for a budget under the size limit ``size_limit`` gives."""
+                corpus_id: str | None = None, results: Results | None = None,
+                frontiers: dict | None = None) -> BestSchedule:
+    """``budgetune best``: the pick for a budget under the size limit ``size_limit`` gives.
+
+    A long-lived caller (``budgetune serve``) may pass the ``results`` it has read and a dict
+    in which the frontiers fitted for them are kept, keyed by (model, max_bytes): the fit is
+    the slow part, and it does not depend on the budget asked about. The answer is the same."""
     validate_budget(budget_flops)
     max_bytes, source = size_limit(root, name, max_mb, no_size_limit)
-    results = load_results(root, name, corpus_id)
-    return best_schedule(results, budget_flops, max_bytes, model, limit_source=source)
+    results = load_results(root, name, corpus_id) if results is None else results
+    info = None
+    if frontiers is not None:
+        key = (model, max_bytes)
+        if key not in frontiers:
+            frontiers[key] = frontier(results.for_model(model), model, max_bytes,
+                                      options=FitOptions(bootstrap=DEFAULT_QUERY_BOOTSTRAP))
+        info = frontiers[key]
+    return best_schedule(results, budget_flops, max_bytes, model, info=info,
+                         limit_source=source)
 
 
 def best_json(best: BestSchedule) -> str:

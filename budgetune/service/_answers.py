@@ -84,13 +84,15 @@ def load(root: str | Path, search: str | None = None, corpus_id: str | None = No
 
 
 def best_json(root: str | Path, budget: float, max_mb: float | None, model: str | None,
-              search: str | None = None, corpus_id: str | None = None) -> str:
+              search: str | None = None, corpus_id: str | None = None, results=None,
+              frontiers: dict | None = None) -> str:
     """What ``budgetune best --json --budget B [--max-mb M] [--model F] [--name S]`` prints:
-    without ``max_mb``, the search's own saved size limit, as the command does."""
+    without ``max_mb``, the search's own saved size limit, as the command does. ``results``
+    and ``frontiers``: the service's cached tables and fits (see ``answer_best``)."""
     from budgetune.analysis import answer_best, best_json
 
     best = answer_best(root, budget, max_mb, False, model, check_search(root, search),
-                       corpus_id)
+                       corpus_id, results, frontiers)
     return best_json(best) + "\n"
 
 

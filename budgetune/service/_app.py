@@ -64,6 +64,11 @@ class Service:
         return self.answer(("results", search, corpus_id),
                            lambda: _answers.load(self.root, search, corpus_id))[1]
 
+    def frontiers(self, search: str | None, corpus_id: str | None) -> dict:
+        """The fits ``best`` makes, kept for this version of the tables: a new budget asked
+        about is a pick over cached recipes, not a new fit."""
+        return self.answer(("best-frontiers", search, corpus_id), dict)[1]
+
     def frontier(self, model: str | None, search: str | None, corpus_id: str | None):
         results = self.results(search, corpus_id)
         model = model or (results.for_model(None).models[0])
@@ -144,7 +149,8 @@ def create_app(results: str | Path, token: str | None = None) -> FastAPI:
             raise ValueError(f"The value of `model` is {model!r}, but must be gpt2 or bert.")
         key = ("best", flops, mb, model, search, corpus_id)
         return _json(svc.answer(key, lambda: _answers.best_json(
-            svc.root, flops, mb, model, search, corpus_id))[1])
+            svc.root, flops, mb, model, search, corpus_id, svc.results(search, corpus_id),
+            svc.frontiers(search, corpus_id)))[1])
 
     @app.get("/api/frontier", summary="The fitted laws and the points they rest on")
     def frontier(model: str | None = Query(None, description="gpt2 or bert"),
