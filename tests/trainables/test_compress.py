@@ -84,7 +84,22 @@ def test_int8_costs_little_and_int4_costs_more_but_under_a_third_of_a_nat(well_t
     int8, _ = trial.evaluate_compressed(0.0, 8)
     int4, _ = trial.evaluate_compressed(0.0, 4)
     assert abs(int8 - base) < 0.02
-    assert abs(int8 - base) < int4 - base < 0.3
+    assert abs(int4 - base) < 0.3
+    # "costs more": 4 bits move the weights further than 8. Not the losses' order: at this
+    # scale both cost under 1e-3 nat, within the rounding of kernels that differ between CPUs
+    # (one CI machine measured int4 - base = 6e-6 < int8 - base = 9e-6).
+    assert 4 * _weight_error(trial, 8) < _weight_error(trial, 4) < 0.2
+
+
+def _weight_error(trial, bits: int) -> float:
+    """The block matrices' relative error after quantization to ``bits``: ||Q(W) - W|| / ||W||."""
+    clone = compressed_copy(trial.model, trial.family.blocks, 0.0, bits)
+    trained = block_linears(trial.family.blocks(trial.model))
+    quantized = block_linears(trial.family.blocks(clone))
+    err = sum(float((q.weight.dequantize() - w.weight).detach().norm() ** 2)
+              for w, q in zip(trained, quantized))
+    norm = sum(float(w.weight.detach().norm() ** 2) for w in trained)
+    return (err / norm) ** 0.5
 
 
 def _stated_tensors(trial, sparsity, bits) -> dict[str, torch.Tensor]:
