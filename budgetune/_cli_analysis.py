@@ -133,6 +133,19 @@ def _recipe_text(r: dict) -> str:
             f" ({r['n_seeds']} seed{'s' * (r['n_seeds'] != 1)})")
 
 
+def _wsd_lines(best) -> list[str]:
+    """How a WSD point was trained: a cooldown branched from a longer main line."""
+    s = best.schedule
+    if s["lr_schedule"] != "wsd" or best.main_line_flops <= best.trained_budget_flops:
+        return []
+    shared = (f"; {best.share_fraction_effective:.2f} of its steps shared (the switch is "
+              f"placed on the main line)" if s["share_fraction"] else "")
+    return [f"  a cooldown branched from a main line planned for {best.main_line_flops:.3g} "
+            f"FLOPs{shared}; `budgetune train` with this schedule, `--lr-schedule wsd --budget "
+            f"{best.trained_budget_flops:.4g} --main-line {best.main_line_flops:.4g}` re-runs "
+            "it"]
+
+
 def format_best(best) -> str:
     """``budgetune best`` as text: the pick, what it rests on, and the fits, each labelled."""
     from budgetune.analysis import extrapolation_text
@@ -144,9 +157,11 @@ def format_best(best) -> str:
         f"{best.size_limit}, {best.n_candidates} candidates:",
         f"  train {s['model']} d_model={s['d_model']} n_layers={s['n_layers']} "
         f"n_heads={s['n_heads']} share_fraction={s['share_fraction']} share_unit="
-        f"{s['share_unit']} lr={s['lr']} for {best.trained_budget_flops:.3g} FLOPs, then "
+        f"{s['share_unit']} lr={s['lr']} ({s['lr_schedule']}) for "
+        f"{best.trained_budget_flops:.3g} FLOPs, then "
         f"compress to sparsity {best.sparsity:.2f} at {best.quant_bits} bits"
         + (" (one-shot beyond the trained sparsity)" if best.one_shot else ""),
+        *_wsd_lines(best),
         f"  val_loss_compressed {best.val_loss_compressed:.4f} nats, "
         + (f"95% [{lo:.4f}, {hi:.4f}] ({best.basis}" + (
             ": the interval is the evaluation's alone, not seed noise" if best.n_seeds == 1

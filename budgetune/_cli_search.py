@@ -35,7 +35,13 @@ def add_search_commands(sub) -> None:
         f"{' '.join(f'{b:g}' for b in DEFAULT_BUDGETS)}, or for a space whose largest model "
         "needs more, three budgets 3x apart from the smallest that gives it 10 steps)")
     add("--num-samples", type=int, default=d.num_samples,
-        help="trials per budget (default %(default)s)")
+        help="trials per experiment: per budget under cosine, in all under wsd, where each "
+        "trial gives a point at every budget (default %(default)s)")
+    add("--lr-schedule", default=d.lr_schedule, choices=["cosine", "wsd"],
+        help="cosine: one Tune experiment per budget, cosine trials; wsd: one experiment for "
+        "all budgets, warmup-stable-decay trials planned for the largest that branch a "
+        "cooldown at every budget and ASHA rung, so ASHA compares annealed losses (default "
+        "%(default)s)")
     add("--max-mb", type=float, default=DEFAULT_MAX_MB,
         help="size limit of the compressed model, MB (default %(default)s)")
     add("--no-size-limit", action="store_true",
@@ -51,7 +57,8 @@ def add_search_commands(sub) -> None:
     add("--reduction-factor", type=float, default=d.reduction_factor,
         help="ASHA's η (default %(default)s)")
     add("--grace-fraction", type=float, default=d.grace_fraction,
-        help="ASHA's grace_period as a fraction of the budget (default %(default).3g)")
+        help="ASHA's grace_period as a fraction of the budget (default %(default).3g); under "
+        "wsd with several budgets the grace period is the smallest budget")
     add("--max-concurrent", type=int, default=d.max_concurrent,
         help="trials at once (default %(default)s: as many as the CPUs allow)")
     add("--cpus-per-trial", type=int, default=d.cpus_per_trial,
@@ -126,7 +133,7 @@ def _spec_from_args(args) -> SearchSpec:
         grace_fraction=args.grace_fraction, max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address, results=args.results, name=args.name, seed=args.seed,
-        eval_tokens=args.eval_tokens,
+        eval_tokens=args.eval_tokens, lr_schedule=args.lr_schedule,
         repeats=default_repeats(args.space) if args.repeats is None else args.repeats)
 
 

@@ -56,6 +56,10 @@ def _add_train(sub) -> None:
     p.add_argument("--corpus", default="builtin",
                    help="'builtin' (the Python standard library's source), a .txt/.jsonl/"
                    ".parquet file or folder of them, or hf:NAME")
+    p.add_argument("--main-line", type=float, default=None, metavar="FLOPS",
+                   help="wsd: the budget the main line is planned for (it places the switch "
+                   "from shared blocks), so this run is the budget point of a search whose "
+                   "largest budget that was (default: --budget)")
     p.add_argument("--n-reports", type=int, default=10, help="evenly spaced reports")
     p.add_argument("--eval-tokens", type=int, default=16384,
                    help="validation tokens per evaluation")
@@ -77,8 +81,14 @@ def _run_train(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.main_line is not None:
+        validate_budget(args.main_line, "main_line")
+        if args.main_line < args.budget:
+            raise ValueError(f"The value of `main_line` is {args.main_line:.4g}, but must be "
+                             f">= --budget ({args.budget:.4g}).")
     config = TrialConfig(corpus=args.corpus, eval_tokens=args.eval_tokens,
-                         n_reports=args.n_reports, device=args.device)
+                         n_reports=args.n_reports, device=args.device,
+                         main_line_flops=args.main_line)
     if args.n_reports < 1 or args.eval_tokens < 1:
         raise ValueError("The values of `n_reports` and `eval_tokens` must be >= 1.")
     if not args.json:
@@ -87,8 +97,13 @@ def _run_train(args: argparse.Namespace) -> int:
               f"(loading corpus {args.corpus!r})", flush=True)
     trial = Trial(schedule, args.budget, config)
     if not args.json:
-        print(f"planned {trial.total_steps} steps of {trial.flops_per_step:.3g} FLOPs, "
-              f"unshare at step {trial.switch_step}, unigram loss "
+        from budgetune.trainables._trial import cooldown_start
+
+        lr = (f"wsd: warmup {schedule.warmup_steps} steps, cooldown ({schedule.cooldown_shape}) "
+              f"from step {cooldown_start(trial.total_steps, schedule)}"
+              if trial.wsd else "cosine")
+        print(f"planned {trial.total_steps} steps of {trial.flops_per_step:.3g} FLOPs, lr "
+              f"{lr}, unshare at step {trial.unshare_step(trial.total_steps)}, unigram loss "
               f"{trial.unigram_loss:.3f} nats, device {trial.device}", flush=True)
         print(f"{'step':>6} {'train_flops':>11} {'val_loss':>8} {'compr':>8} {'shared':>6} "
               f"{'n_params':>9} {'wall_s':>7}", flush=True)

@@ -74,9 +74,10 @@ def compressed_variants(results: Results) -> pd.DataFrame:
     ``diff_se`` (the cell's paired standard error against the uncompressed model,
     ``val_loss_diff_se``), ``compressed_bytes``, and the point's ``n_params_nonemb``,
     ``tokens``, ``train_flops``."""
-    points = budget_points(results)
+    points = _with_main_line(budget_points(results), results.trials)
     base = points[POINT_KEY + ["seed", *TRAINING_FIELDS, "n_params_nonemb", "tokens",
-                               "train_flops"]].assign(loss_se=points["val_loss_se"])
+                               "train_flops", "share_fraction_effective", "main_line_flops"]
+                  ].assign(loss_se=points["val_loss_se"])
     own = base.assign(sparsity=points["prune_sparsity"].astype(float),
                       quant_bits=points["quant_bits"].astype(int), one_shot=False,
                       loss=points["val_loss_compressed"],
@@ -93,6 +94,17 @@ def compressed_variants(results: Results) -> pd.DataFrame:
     return variants.reset_index(drop=True)
 
 
+def _with_main_line(points: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """``main_line_flops``: the budget the point's trial was planned for (its trials row; a
+    WSD point's cooldown branched from that main line, a cosine point's is its own budget)."""
+    trial_key = POINT_KEY[:-1]
+    planned = trials[trial_key + ["budget_flops"]].drop_duplicates(trial_key, keep="last")
+    points = points.merge(planned.rename(columns={"budget_flops": "main_line_flops"}),
+                          on=trial_key, how="left")
+    return points.assign(main_line_flops=points["main_line_flops"].fillna(
+        points["budget_flops"]).astype(float))
+
+
 def _interval(mean: float, se: float, n: int) -> tuple[float, float]:
     half = (stats.t.ppf(0.975, n - 1) if n >= 2 else Z_95) * se
     return mean - half, mean + half
@@ -106,7 +118,9 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
     ``seed_losses`` and ``seed_diff_se`` (dicts seed -> that seed's loss, and its paired
     standard error against the uncompressed model: what ``pick`` compares paired),
     ``one_shot``, ``compressed_bytes`` (largest over seeds), ``n_params_nonemb``, ``tokens``,
-    ``train_flops``, and the search_id/experiment/trial_id and ``best_seed`` of its best seed
+    ``train_flops``, ``share_fraction_effective`` and ``main_line_flops`` (of its best seed:
+    the share of its steps trained shared, and the budget its trial's main line was planned
+    for), and the search_id/experiment/trial_id and ``best_seed`` of its best seed
     (where to find its weights and curves)."""
     variants = compressed_variants(results)
     if max_bytes is not None:
@@ -138,6 +152,8 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
                      "n_params_nonemb": float(g["n_params_nonemb"].mean()),
                      "tokens": float(g["tokens"].mean()),
                      "train_flops": float(g["train_flops"].mean()),
+                     "share_fraction_effective": float(top["share_fraction_effective"]),
+                     "main_line_flops": float(top["main_line_flops"]),
                      "search_id": top["search_id"], "experiment": top["experiment"],
                      "trial_id": top["trial_id"], "best_seed": int(top["seed"])})
     ranked = pd.DataFrame(rows).sort_values(["loss_mean", "compressed_bytes"], kind="stable")

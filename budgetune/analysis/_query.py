@@ -64,7 +64,11 @@ class BestSchedule:
       none); ``size_limit``: how it was chosen, in words ("3 MB (the search's --max-mb)").
     - ``model``: the model family. ``schedule``: every ``Schedule`` field of the winning
       recipe (``quant_bits`` is the winning cell's, ``seed`` its best seed's);
-      ``trained_budget_flops``: the budget it was trained for (<= ``budget_flops``).
+      ``trained_budget_flops``: the budget it was trained for (<= ``budget_flops``);
+      ``main_line_flops``: the budget its trial was planned for (a WSD point is the cooldown
+      branched from that main line: ``budgetune train --main-line`` re-runs it exactly; for
+      cosine the trained budget itself); ``share_fraction_effective``: the share of its
+      steps trained with shared blocks (under WSD the switch sits on the main line).
     - ``sparsity``, ``quant_bits``, ``one_shot``, ``compressed_bytes``: the compression cell
       that wins (``one_shot``: pruned beyond what it was trained to, no fine-tuning).
     - ``val_loss_compressed``: the winner's mean loss over its seeds; ``loss_interval``: its
@@ -94,6 +98,8 @@ class BestSchedule:
     model: str
     schedule: dict[str, object]
     trained_budget_flops: float
+    main_line_flops: float
+    share_fraction_effective: float
     sparsity: float
     quant_bits: int
     one_shot: bool
@@ -163,6 +169,8 @@ def best_schedule(results: Results, budget_flops: float, max_bytes: float | None
         budget_flops=budget_flops, max_bytes=max_bytes,
         size_limit=describe_limit(max_bytes, limit_source), model=info.model,
         schedule=schedule, trained_budget_flops=float(w["budget_flops"]),
+        main_line_flops=float(w["main_line_flops"]),
+        share_fraction_effective=float(w["share_fraction_effective"]),
         sparsity=float(w["sparsity"]), quant_bits=int(w["quant_bits"]),
         one_shot=bool(w["one_shot"]), compressed_bytes=int(w["compressed_bytes"]),
         val_loss_compressed=float(w["loss_mean"]),

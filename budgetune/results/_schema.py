@@ -11,9 +11,13 @@ rate was annealed for ``budget_flops``), ``spent_flops`` (FLOPs the trial really
 and ``val_loss_se``/``eval_tokens`` (the standard error of ``val_loss`` over the evaluated
 tokens, and how many), and ``val_loss_diff_se`` in reports and grid (the standard error of a
 compressed loss's difference from the uncompressed model's, paired on the same tokens).
-Tables of schema 1 still load: ``read_table`` upgrades each schema-1 part as it reads it
-(``upgrade_schema_1``), filling those columns in as schema 1 meant them; its rows keep
-``schema_version`` 1, which says what wrote them.
+Schema 3 (budgetune 0.3) added the WSD schedule fields (``lr_schedule``, ``warmup_steps``,
+``cooldown_fraction``, ``cooldown_shape``) to reports and trials, and
+``share_fraction_effective`` to reports (the share of a report's steps trained with shared
+blocks: on a WSD main line it differs from point to point).
+Tables of schemas 1 and 2 still load: ``read_table`` upgrades each older part as it reads it
+(``upgrade_schema_1``, then ``upgrade_schema_2``), filling those columns in as they meant them;
+their rows keep the ``schema_version`` that says what wrote them.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ import pyarrow.compute as pc
 
 from budgetune.spaces import Schedule
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)  # schema 1 parts are upgraded on read
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)  # older parts are upgraded on read
 
 _PY_TO_ARROW = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(),
                 "bool": pa.bool_()}
@@ -67,6 +71,7 @@ REPORTS = TableSpec("reports", ("search_id", "experiment", "trial_id", "budget_f
         ("unigram_loss", pa.float64()), ("val_loss_compressed", pa.float64()),
         ("val_loss_diff_se", pa.float64()), ("compressed_bytes", pa.int64()),
         ("sparsity", pa.float64()), ("feasible", pa.bool_()), ("completed", pa.bool_()),
+        ("share_fraction_effective", pa.float64()),
     ]))
 
 TRIAL_STATUSES = ("running", "done", "stopped", "error")
@@ -96,9 +101,38 @@ ADDED_IN_SCHEMA_2 = {"reports": ("search_id", "point", "spent_flops", "val_loss_
                      "grid": ("search_id", "val_loss_diff_se")}
 
 
+_WSD_FIELDS = ("lr_schedule", "warmup_steps", "cooldown_fraction", "cooldown_shape")
+ADDED_IN_SCHEMA_3 = {"reports": (*_WSD_FIELDS, "share_fraction_effective"),
+                     "trials": _WSD_FIELDS, "grid": ()}
+
+
+def schema_columns(spec: TableSpec, version: int) -> list[str]:
+    """The columns a part of ``spec``'s table had in schema ``version``."""
+    added = {2: ADDED_IN_SCHEMA_2, 3: ADDED_IN_SCHEMA_3}
+    later = {c for v, columns in added.items() if v > version for c in columns[spec.name]}
+    return [c for c in spec.columns if c not in later]
+
+
 def schema_1_columns(spec: TableSpec) -> list[str]:
     """The columns a part of ``spec``'s table had in schema 1 (budgetune 0.1)."""
-    return [c for c in spec.columns if c not in ADDED_IN_SCHEMA_2[spec.name]]
+    return schema_columns(spec, 1)
+
+
+def upgrade_schema_2(spec: TableSpec, part: pa.Table) -> pa.Table:
+    """A schema-2 part (or an upgraded schema-1 one) with the columns schema 3 added, as
+    budgetune 0.2 meant them: every trial was cosine, so the WSD fields hold Schedule's
+    defaults (unused by cosine; the same values a cosine trial of 0.3 records, so recipes of
+    both join), and ``share_fraction_effective`` is the planned ``share_fraction`` (a cosine
+    run switches at round(share_fraction · steps), within half a step of it)."""
+    defaults, n = Schedule(), part.num_rows
+    for column in ADDED_IN_SCHEMA_3[spec.name]:
+        if column == "share_fraction_effective":
+            values = pc.cast(part["share_fraction"], pa.float64())
+        else:
+            kind = spec.schema.field(column).type
+            values = pa.repeat(pa.scalar(getattr(defaults, column), kind), n)
+        part = part.append_column(column, values)
+    return part
 
 
 def schema_1_search_id(folder_name: str) -> str:

@@ -30,9 +30,10 @@ from budgetune.results._schema import (
     SCHEMA_VERSION,
     TABLES,
     TableSpec,
-    schema_1_columns,
     schema_1_search_id,
+    schema_columns,
     upgrade_schema_1,
+    upgrade_schema_2,
 )
 
 _NUMBERED = re.compile(r"part-s(\d+)\.parquet")  # schema 2: part-s<sequence>.parquet
@@ -171,7 +172,7 @@ def _written_schema(path: Path, part: pa.Table) -> int:
             f"(schema {SCHEMA_VERSION}) cannot read; use the budgetune version that wrote it, "
             "or move it out of the results directory."
         )
-    return 1 if versions == [1] else SCHEMA_VERSION
+    return versions[0] if len(versions) == 1 else SCHEMA_VERSION
 
 
 def _read_part(path: Path, spec: TableSpec, search_id_1: str) -> pa.Table:
@@ -185,7 +186,7 @@ def _read_part(path: Path, spec: TableSpec, search_id_1: str) -> pa.Table:
             "out of the results directory."
         ) from None
     version = _written_schema(path, part)
-    expected = schema_1_columns(spec) if version == 1 else spec.columns
+    expected = schema_columns(spec, version)
     unknown = [c for c in part.column_names if c not in expected]
     missing = [c for c in expected if c not in part.column_names]
     if unknown or missing:
@@ -204,6 +205,8 @@ def _read_part(path: Path, spec: TableSpec, search_id_1: str) -> pa.Table:
             )
     if version == 1:
         part = upgrade_schema_1(spec, part, search_id_1)
+    if version <= 2:
+        part = upgrade_schema_2(spec, part)
     return part.select(spec.columns).cast(spec.schema)
 
 

@@ -51,19 +51,33 @@ class ResultsCallback(Callback):
         spent = (self.ledger.observe(self.experiment, trial.trial_id, result)
                  if self.ledger is not None else float(result["train_flops"]))
         result = {**result, "spent_flops": spent}
-        row = {**base, "point": bool(result["completed"]), "spent_flops": spent,
-               "val_loss_se": float(result.get("val_loss_se", float("nan"))),
-               "eval_tokens": int(result.get("eval_tokens", 0)),
-               "val_loss_diff_se": float(result.get("val_loss_diff_se", float("nan")))}
-        self._rows["reports"].append({**row, **{c: result[c] for c in REPORTS.columns
-                                                if c not in row}})
+        for report in result.get("curve", ()):  # WSD: the main line's reports before it
+            self._report_row(base, {**report, "spent_flops": spent - float(
+                result["trial_flops"]) + float(report["trial_flops"])})
+        self._report_row(base, result)
+        budget = float(result.get("budget_flops") or self.budget)
         for cell in result.get("grid", ()):
             self._rows["grid"].append({**{c: base[c] for c in GRID.columns if c in base},
-                                       **cell, "one_shot": cell["one_shot"],
+                                       **cell, "budget_flops": budget,
+                                       "one_shot": cell["one_shot"],
                                        "val_loss_diff_se": float(
                                            cell.get("val_loss_diff_se", float("nan")))})
         self._last[trial.trial_id] = result
         self._rows["trials"].append(self._trial_row(trial, "running", None))
+
+    def _report_row(self, base: dict, result: dict) -> None:
+        """One row of the reports table: a budget point (its own budget) or a main-line
+        report; cosine results carry no ``point``, their point is the completed report."""
+        row = {**base, "budget_flops": float(result.get("budget_flops") or self.budget),
+               "point": bool(result.get("point", result["completed"])),
+               "spent_flops": float(result["spent_flops"]),
+               "val_loss_se": float(result.get("val_loss_se", float("nan"))),
+               "eval_tokens": int(result.get("eval_tokens", 0)),
+               "val_loss_diff_se": float(result.get("val_loss_diff_se", float("nan"))),
+               "share_fraction_effective": float(result.get(
+                   "share_fraction_effective", base["share_fraction"]))}
+        self._rows["reports"].append({**row, **{c: result[c] for c in REPORTS.columns
+                                                if c not in row}})
 
     def _trial_row(self, trial, status: str, reason: str | None) -> dict:
         last = self._last.get(trial.trial_id, {})

@@ -2,7 +2,9 @@
 
 Expected FLOPs under ASHA: with rungs at r_k and η, about a fraction 1/η^k of trials pass rung
 k, so a budget's experiment costs roughly N·(r_1 + Σ_k η^-k·(r_{k+1} − r_k)) training FLOPs
-(the last "rung" being the budget). Wall time divides that by the measured speed of this
+(the last "rung" being the budget). Under WSD the one experiment's rungs are its budget points
+below the largest, and each point a trial reaches adds its cooldown branch (cooldown_fraction
+of that point's budget). Wall time divides that by the measured speed of this
 machine (a 1024² fp32 matmul, times a model FLOPs utilization of 0.5) times the trials run at
 once, plus about 2 s per trial to start its actor.
 """
@@ -79,39 +81,63 @@ def plan_search(spec: SearchSpec) -> SearchPlan:
     # OpenMP fail to start its threads and abort the process.
     rate = _matmul_flops_per_s(min(spec.cpus_per_trial, cpus)) * ASSUMED_MFU
     plans, wall, worst = [], 0.0, 0.0
-    for budget in spec.budgets:
+    wsd = spec.lr_schedule == "wsd"
+    cooldown = _cooldown_fraction(space)
+    repeats = spec.repeats * REPEAT_SEEDS
+    for budget in [max(spec.budgets)] if wsd else spec.budgets:
         trials = n_grid or spec.num_samples
-        rungs = asha_rungs(budget, spec.grace_fraction * budget, spec.reduction_factor) \
-            if spec.scheduler == "asha" else []
-        frac = _expected_fraction(rungs, budget, spec.reduction_factor) if rungs else 1.0
-        repeats = spec.repeats * REPEAT_SEEDS
+        if wsd:
+            rungs = [p for p in spec.points() if p < budget]
+        else:
+            rungs = asha_rungs(budget, spec.grace_period(budget), spec.reduction_factor) \
+                if spec.scheduler == "asha" else []
+        eta = spec.reduction_factor if spec.scheduler == "asha" else 1.0
+        frac = _expected_fraction(rungs, budget, eta) if rungs else 1.0
+        branches = sum(cooldown * r * eta**-k for k, r in enumerate(rungs)) / budget \
+            if wsd else 0.0
+        branches_worst = cooldown * sum(rungs) / budget if wsd else 0.0
+        repeat_flops = repeats * (sum(spec.budgets) if wsd else budget)
         plans.append(BudgetPlan(budget, trials, (min(per_step), max(per_step)),
                                 (int(budget // max(per_step)), int(budget // min(per_step))),
-                                tuple(rungs), (trials * frac + repeats) * budget,
-                                (trials + repeats) * budget, repeats))
+                                tuple(rungs), trials * (frac + branches) * budget + repeat_flops,
+                                trials * (1 + branches_worst) * budget + repeat_flops,
+                                repeats))
         start = trials * ACTOR_START_S / min(concurrent, trials)
-        wall += trials * budget * frac / (rate * min(concurrent, trials)) + start
-        worst += trials * budget / (rate * min(concurrent, trials)) + start
+        wall += trials * budget * (frac + branches) / (rate * min(concurrent, trials)) + start
+        worst += trials * budget * (1 + branches_worst) / (rate * min(concurrent, trials)) \
+            + start
         if repeats:
             at_once = min(concurrent, repeats)
-            extra = repeats * budget / (rate * at_once) + repeats * ACTOR_START_S / at_once
+            n_repeats = repeats * (len(spec.budgets) if wsd else 1)
+            extra = repeat_flops / (rate * at_once) + n_repeats * ACTOR_START_S / at_once
             wall, worst = wall + extra, worst + extra
     return SearchPlan(spec, plans, cpus, concurrent, rate, wall, worst)
+
+
+def _cooldown_fraction(space) -> float:
+    """The space's largest cooldown fraction (Schedule's default where it sets none)."""
+    from budgetune.spaces import Schedule, corner_values
+
+    return max(corner_values(space).get("cooldown_fraction", [Schedule().cooldown_fraction]))
 
 
 def format_plan(plan: SearchPlan) -> str:
     s = plan.spec
     lines = [f"dry run of search {s.name!r} (space {s.space!r}, searcher {s.searcher}, "
              f"scheduler {s.scheduler}, η={s.reduction_factor:g}, "
-             f"grace={s.grace_fraction:.3g}×budget, size limit "
+             f"{_grace_text(s)}, lr schedule {s.lr_schedule}, size limit "
              f"{f'{s.max_mb:g} MB' if s.max_mb else 'none'}): nothing started",
              f"{'budget':>9} {'trials':>6} {'FLOPs/step':>19} {'steps/trial':>13} "
-             f"{'rungs':>22} {'expected FLOPs':>14} {'worst':>9}"]
+             f"{'points below' if s.lr_schedule == 'wsd' else 'rungs':>22} "
+             f"{'expected FLOPs':>14} {'worst':>9}"]
     for b in plan.budgets:
         rungs = ", ".join(f"{r:.2g}" for r in b.rungs) or "-"
         lines.append(f"{b.budget:>9.3g} {b.trials:>6} {b.flops_per_step[0]:>9.3g}-"
                      f"{b.flops_per_step[1]:<9.3g} {b.steps[0]:>6}-{b.steps[1]:<6} "
                      f"{rungs:>22} {b.expected_flops:>14.3g} {b.worst_flops:>9.3g}")
+    if s.lr_schedule == "wsd":
+        lines.append(f"wsd: one experiment, trials planned for {max(s.budgets):.3g} FLOPs, a "
+                     "cooldown branched at each point below it (included in the FLOPs)")
     if s.repeats:
         lines.append(f"repeats: the top {s.repeats} recipe(s) per budget retrained with "
                      f"{REPEAT_SEEDS} more seeds, {plan.budgets[0].repeat_trials} whole-budget "
@@ -123,3 +149,9 @@ def format_plan(plan: SearchPlan) -> str:
                  f"intended .. no trial stopped; {plan.concurrent} trials at once, "
                  f"~{plan.flops_per_s / 1e9:.0f} GFLOP/s each)")
     return "\n".join(lines)
+
+
+def _grace_text(s: SearchSpec) -> str:
+    if s.lr_schedule == "wsd" and len(s.budgets) > 1:
+        return f"grace={min(s.budgets):.3g} (the smallest budget)"
+    return f"grace={s.grace_fraction:.3g}×budget"

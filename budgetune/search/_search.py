@@ -1,6 +1,8 @@
-"""The search: one Tune experiment per budget, ASHA on the FLOPs axis, Optuna proposing.
+"""The search: Tune experiments with ASHA on the FLOPs axis, Optuna proposing.
 
-For each budget, in order:
+Under ``--lr-schedule wsd``, one experiment serves every budget: its trials are planned for
+the largest and branch a cooldown at each budget point (the budgets and ASHA's rungs, grace =
+the smallest budget), reporting to Tune only there. Under cosine, for each budget, in order:
 
 1. a ``Tuner`` over the function trainable, with ``ASHAScheduler(time_attr="train_flops",
    max_t=budget, grace_period, reduction_factor)`` (η = 3 and grace = budget/9 by default:
@@ -57,7 +59,8 @@ class FlopsLedger:
         """Count one result; returns the trial's spent FLOPs. The same result twice (the
         stopper and the callback both see it) counts once."""
         key = (experiment, trial_id)
-        flops = float(result.get("train_flops", 0.0))
+        # what the trial trained: its main line and, under WSD, every branch
+        flops = float(result.get("trial_flops", result.get("train_flops", 0.0)))
         run = str(result.get("run_id", ""))
         if self.run.get(key) != run:  # a new run of the trial: fresh, retried or resumed
             restored = float(result.get("restored_flops", 0.0))
@@ -135,7 +138,9 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
             if (folder / "trials").is_dir():
                 ledger.load(read_table(folder, "trials"))
             names = []
-            for budget in spec.budgets:
+            # WSD: one experiment for every budget, planned for the largest
+            budgets = [max(spec.budgets)] if spec.lr_schedule == "wsd" else spec.budgets
+            for budget in budgets:
                 name = spec.experiment(budget)
                 if ledger.reached():
                     progress(f"{name}: skipped, the FLOPs cap {spec.max_total_flops:.3g} is "

@@ -12,7 +12,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from budgetune.flops import flops_per_step
-from budgetune.spaces import Schedule, Space, corner_values, load_space, validate_budget
+from budgetune.search._trainable import asha_rungs
+from budgetune.spaces import (
+    LR_SCHEDULES,
+    Schedule,
+    Space,
+    corner_values,
+    load_space,
+    validate_budget,
+)
+from budgetune.spaces._space import replace_dims
 
 DEFAULT_BUDGETS = (2e11, 6e11, 1.8e12)  # the embedded demo: three budgets 3× apart
 # The embedded default (the `default` space) repeats its winner per budget with 2 more seeds:
@@ -53,12 +62,19 @@ class SearchSpec:
     eval_tokens: int = 8192
     max_failures: int = 3
     repeats: int = DEFAULT_REPEATS  # top recipes per budget retrained with 2 more seeds
+    # cosine: one Tune experiment per budget, cosine trials. wsd: one experiment for all
+    # budgets, WSD trials planned for the largest that branch a cooldown at every budget
+    # point (the budgets and ASHA's rungs), so ASHA decides on annealed losses.
+    lr_schedule: str = "cosine"
 
     def __post_init__(self) -> None:
-        load_space(self.space)  # a bad space fails here, before Ray starts
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"The value of `lr_schedule` is {self.lr_schedule!r}, but must be "
+                             f"one of {list(LR_SCHEDULES)}.")
+        self.load_space()  # a bad space fails here, before Ray starts
         for b in self.budgets:
             validate_budget(b)
-        names = [self.experiment(b) for b in self.budgets]
+        names = [f"budget-{b:.3g}" for b in self.budgets]
         if len(set(names)) < len(names):
             given = ", ".join(f"{b:g}" for b in self.budgets)
             raise ValueError(f"The value of `budgets` is [{given}], but must be distinct at 3 "
@@ -96,10 +112,13 @@ class SearchSpec:
         from budgetune.flops import plan_steps
 
         _, largest = extreme_schedules(self.load_space())
+        smallest = min(self.points()) if self.lr_schedule == "wsd" else min(self.budgets)
+        what = ("smallest budget point (a budget, or ASHA's first rung)"
+                if smallest < min(self.budgets) else "smallest budget")
         try:
-            plan_steps(largest, min(self.budgets))
+            plan_steps(largest, smallest)
         except ValueError as e:
-            raise ValueError(f"The smallest budget is too small for the largest schedule of "
+            raise ValueError(f"The {what} is too small for the largest schedule of "
                              f"space {self.space!r} (d_model {largest.d_model}, n_layers "
                              f"{largest.n_layers}): {e}") from None
 
@@ -108,10 +127,34 @@ class SearchSpec:
         return None if self.max_mb is None else self.max_mb * 1e6
 
     def load_space(self) -> Space:
-        return load_space(self.space)
+        """The space, every schedule of it trained with this search's ``lr_schedule``."""
+        space = load_space(self.space)
+        if "lr_schedule" in space.dims:
+            raise ValueError(f"The space {self.space!r} sets `lr_schedule`, which a search sets "
+                             "for all its trials; remove it and pass --lr-schedule cosine|wsd.")
+        return replace_dims(space, lr_schedule=self.lr_schedule)
 
     def experiment(self, budget: float) -> str:
+        """The Tune experiment of ``budget``: its own under cosine, the one under WSD."""
+        if self.lr_schedule == "wsd":
+            return f"wsd-{max(self.budgets):.3g}"
         return f"budget-{budget:.3g}"
+
+    def grace_period(self, budget: float) -> float:
+        """ASHA's grace period for an experiment of max_t = ``budget``: under WSD with several
+        budgets the smallest (so the first rung is a budget, and with budgets η× apart every
+        rung is one), else ``grace_fraction`` × budget."""
+        if self.lr_schedule == "wsd" and len(self.budgets) > 1:
+            return min(self.budgets)
+        return self.grace_fraction * budget
+
+    def points(self) -> list[float]:
+        """WSD: the budget points of the one experiment: every budget, and ASHA's rungs (those
+        between the budgets are extra points, valid evidence too)."""
+        largest = max(self.budgets)
+        rungs = ([] if self.scheduler == "fifo" else
+                 asha_rungs(largest, self.grace_period(largest), self.reduction_factor))
+        return sorted(set(self.budgets) | set(rungs))
 
     def folder(self) -> Path:
         return Path(self.results) / self.name

@@ -6,6 +6,12 @@ It reports every trial report with ``tune.report`` (the metrics ASHA and the sea
 ``weights_only=True``: nothing is unpickled), and continues from ``tune.get_checkpoint()``
 after a failure or a resume without counting any FLOPs twice. At its last report it also
 evaluates the compression grid and sends it along.
+
+A WSD trial (``lr_schedule = wsd``) is planned for the largest budget of its search and given
+the others and ASHA's rungs as budget points (``points``): Tune sees only the points (ASHA's
+``time_attr`` is then ``budget_flops``, which a point meets exactly), each with its grid, and a
+checkpoint of the main line at each; the main line's own reports ride along in the next
+point's result (``curve``), so ASHA never decides on an un-annealed loss.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ def trial_metrics(trial, report, max_bytes: float | None) -> dict:
 
 
 def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: float | None,
-              trial_config: dict, threads: int) -> None:
+              trial_config: dict, threads: int, points: tuple[float, ...] = ()) -> None:
     """Tune calls this in a worker with one config; it returns when the budget is spent."""
     import ray
     import torch
@@ -59,8 +65,11 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
 
     torch.set_num_threads(max(1, threads))
     schedule = config_to_schedule(config.get("schedule", config))
-    fractions = tuple(r / budget for r in rungs)
-    trial = Trial(schedule, budget, TrialConfig(**trial_config, report_fractions=fractions))
+    wsd = schedule.lr_schedule == "wsd"
+    fractions = () if wsd else tuple(r / budget for r in rungs)
+    points = tuple(p for p in points if p < budget) if wsd else ()
+    trial = Trial(schedule, budget, TrialConfig(**trial_config, report_fractions=fractions,
+                                                points=points))
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
@@ -68,20 +77,26 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
         trial.load_state_dict(state)
     # This run of the trial, and the train_flops it starts from: the driver's FlopsLedger
     # counts the work a restart repeats (FLOPs trained past the checkpoint, then lost).
-    run_id, restored_flops = uuid.uuid4().hex, float(trial.train_flops)
+    run_id, restored_flops = uuid.uuid4().hex, float(trial.trial_flops)
     node = ray.get_runtime_context().get_node_id()
     # The steps at which the rungs are reported, placed by the same rule as every report.
     rung_steps = set(report_steps(trial.total_steps, trial.flops_per_step, budget, fractions, 0))
+    curve: list[dict] = []  # WSD: main-line reports waiting for the next point
     for report in trial.run():
         metrics = trial_metrics(trial, report, max_bytes)
         metrics["node"] = node  # Ray's node id: hostnames repeat on one machine
         metrics["run_id"], metrics["restored_flops"] = run_id, restored_flops
+        if wsd and not report.point:
+            curve.append(metrics)
+            continue
+        if wsd:
+            metrics["curve"], curve = curve, []
         if report.completed:
             metrics["grid"] = [cell.to_dict() for cell in trial.grid()]
             metrics["eval_flops"] = trial.eval_flops  # the grid is evaluation too
             metrics["wall_s"] = trial.wall_s  # and takes time
             tune.report(metrics)
-        elif report.step in rung_steps:
+        elif (wsd and report.point) or (not wsd and report.step in rung_steps):
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(trial.state_dict(), Path(folder) / CHECKPOINT_FILE)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

@@ -1,4 +1,6 @@
-"""One budget's Tune experiment: searcher, ASHA, trainable, callbacks; new or restored."""
+"""One Tune experiment: searcher, ASHA, trainable, callbacks; new or restored. Under cosine,
+one per budget; under WSD, one for all budgets (planned for the largest, ASHA's rungs on the
+budget points, ``time_attr = budget_flops``)."""
 
 from __future__ import annotations
 
@@ -40,7 +42,9 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         flag = "" if result.get("feasible", True) else "  (over the size limit)"
-        self.progress(f"{self.experiment} {trial.trial_id}: step {result['step']:>5} "
+        point = (f" point {result['budget_flops']:.3g}:" if result.get("curve") is not None
+                 else "")
+        self.progress(f"{self.experiment} {trial.trial_id}:{point} step {result['step']:>5} "
                       f"train_flops {result['train_flops']:.3g} val_loss_compressed "
                       f"{result['val_loss_compressed']:.4f} {result['compressed_bytes'] / 1e6:.2f}"
                       f" MB{flag}")
@@ -73,8 +77,11 @@ def _searcher(spec: SearchSpec, max_concurrent: int):
 def _scheduler(spec: SearchSpec, budget: float):
     if spec.scheduler == "fifo":
         return FIFOScheduler()
-    return ASHAScheduler(time_attr="train_flops", max_t=budget,
-                         grace_period=spec.grace_fraction * budget,
+    # WSD trials report only budget points, each exactly at its budget; cosine trials report
+    # at the first step whose train_flops reaches a rung
+    time_attr = "budget_flops" if spec.lr_schedule == "wsd" else "train_flops"
+    return ASHAScheduler(time_attr=time_attr, max_t=budget,
+                         grace_period=spec.grace_period(budget),
                          reduction_factor=spec.reduction_factor)
 
 
@@ -86,13 +93,17 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
     name = name or spec.experiment(budget)
     storage = (spec.folder() / "tune").resolve()
     fifo = spec.scheduler == "fifo" or schedules is not None
-    rungs = [] if fifo else asha_rungs(budget, spec.grace_fraction * budget,
+    rungs = [] if fifo else asha_rungs(budget, spec.grace_period(budget),
                                        spec.reduction_factor)
+    wsd = spec.lr_schedule == "wsd"
+    trial_config = {"eval_tokens": spec.eval_tokens, "n_reports": REPORTS_BETWEEN_RUNGS}
+    if wsd:  # repeats at a smaller budget place the switch on the search's main line too
+        trial_config["main_line_flops"] = max(spec.budgets)
     trainable = tune.with_resources(
         tune.with_parameters(
             run_trial, budget=budget, rungs=rungs, max_bytes=spec.max_bytes,
-            trial_config={"eval_tokens": spec.eval_tokens, "n_reports": REPORTS_BETWEEN_RUNGS},
-            threads=spec.cpus_per_trial),
+            trial_config=trial_config, threads=spec.cpus_per_trial,
+            points=tuple(spec.points()) if wsd and schedules is None else ()),
         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     callbacks = [ResultsCallback(spec.results, spec.name, search_id, name, budget,
                                  ledger.reached, ledger),

@@ -2,7 +2,9 @@
 
 from budgetune.spaces._presets import DEFAULT, PAPER, PRESETS, QUICK, load_space
 from budgetune.spaces._schedule import (
+    COOLDOWN_SHAPES,
     DEFAULT_LR,
+    LR_SCHEDULES,
     MODEL_FAMILIES,
     QUANT_BITS,
     Schedule,
@@ -20,7 +22,8 @@ from budgetune.spaces._space import (
 )
 
 __all__ = [
-    "DEFAULT", "DEFAULT_LR", "MODEL_FAMILIES", "PAPER", "PRESETS", "QUANT_BITS", "QUICK",
+    "COOLDOWN_SHAPES", "DEFAULT", "DEFAULT_LR", "LR_SCHEDULES", "MODEL_FAMILIES", "PAPER",
+    "PRESETS", "QUANT_BITS", "QUICK",
     "Choice", "Range", "Schedule", "Space", "config_to_schedule", "corner_values",
     "define_by_run",
     "load_space", "schedule_fields", "validate_budget", "validate_space",

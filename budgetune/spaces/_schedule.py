@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 MODEL_FAMILIES = ("gpt2", "bert")
 QUANT_BITS = (32, 8, 4)
+LR_SCHEDULES = ("cosine", "wsd")
+COOLDOWN_SHAPES = ("1-sqrt", "linear")
 # Peak learning rates measured on the built-in corpus at d_model 128, depth 4, 1e13 FLOPs: the
 # pre-LN masked LM left the unigram plateau sooner at 1e-3 than at 3e-3 (6.21 vs 6.37 nats at
 # 6e12 FLOPs); the causal LM trains well at 3e-3.
@@ -38,7 +40,15 @@ class Schedule:
     prune_fraction: float = 0.3  # gradual pruning runs over this last fraction of the steps
     quant_bits: int = 32  # post-training weight quantization: 32 (none), 8 or 4
     lr: float = 0.0  # peak AdamW learning rate; 0 takes the family's tuned default (DEFAULT_LR)
-    warmup_fraction: float = 0.05  # linear warmup over this fraction of the planned steps
+    # "cosine": warmup, then cosine decay over the budget. "wsd" (warmup-stable-decay, Hägele
+    # et al. 2024): warmup over `warmup_steps`, the peak rate held, then a cooldown over the
+    # last `cooldown_fraction` of the steps shaped `cooldown_shape`; its main line does not
+    # depend on the budget, so one run branches a cooldown at every budget point.
+    lr_schedule: str = "cosine"
+    warmup_fraction: float = 0.05  # cosine: linear warmup over this fraction of the steps
+    warmup_steps: int = 10  # wsd: linear warmup over this many steps, whatever the budget
+    cooldown_fraction: float = 0.2  # wsd: the cooldown's share of the budget's steps
+    cooldown_shape: str = "1-sqrt"  # wsd: lr × (1 − √t) over the cooldown (t: 0 → 1), or linear
     weight_decay: float = 0.1  # AdamW decoupled weight decay on matrices only
     batch_size: int = 32  # sequences per step
     seq_len: int = 128  # tokens per sequence, T
@@ -94,12 +104,16 @@ def _is_real(value: object) -> bool:
 
 def _validate(s: Schedule) -> None:
     _check("model", s.model, s.model in MODEL_FAMILIES, f"one of {list(MODEL_FAMILIES)}")
+    _check("lr_schedule", s.lr_schedule, s.lr_schedule in LR_SCHEDULES,
+           f"one of {list(LR_SCHEDULES)}")
+    _check("cooldown_shape", s.cooldown_shape, s.cooldown_shape in COOLDOWN_SHAPES,
+           f"one of {list(COOLDOWN_SHAPES)}")
     for name in ("d_model", "n_layers", "n_heads", "d_ff", "share_unit", "batch_size",
-                 "seq_len", "vocab_size", "quant_bits", "seed"):
+                 "seq_len", "vocab_size", "quant_bits", "seed", "warmup_steps"):
         value = getattr(s, name)
         _check(name, value, _is_int(value), "an integer")
     for name in ("share_fraction", "prune_sparsity", "prune_fraction", "lr",
-                 "warmup_fraction", "weight_decay"):
+                 "warmup_fraction", "weight_decay", "cooldown_fraction"):
         value = getattr(s, name)
         _check(name, value, _is_real(value), "a finite number")
     _check("d_model", s.d_model, s.d_model >= 8, ">= 8")
@@ -118,6 +132,8 @@ def _validate(s: Schedule) -> None:
     _check("quant_bits", s.quant_bits, s.quant_bits in QUANT_BITS, f"one of {list(QUANT_BITS)}")
     _check("lr", s.lr, 0 < s.lr <= 1, "in (0, 1]")
     _check("warmup_fraction", s.warmup_fraction, 0 <= s.warmup_fraction < 1, "in [0, 1)")
+    _check("warmup_steps", s.warmup_steps, s.warmup_steps >= 0, ">= 0")
+    _check("cooldown_fraction", s.cooldown_fraction, 0 < s.cooldown_fraction <= 1, "in (0, 1]")
     _check("weight_decay", s.weight_decay, 0 <= s.weight_decay < 1, "in [0, 1)")
     _check("batch_size", s.batch_size, s.batch_size >= 1, ">= 1")
     _check("seq_len", s.seq_len, 8 <= s.seq_len <= 8192, "in [8, 8192]")

@@ -31,6 +31,12 @@ class Report:
     compressed_bytes: int  # size of that compressed model in bytes
     sparsity: float  # measured fraction of zeros in the block stack's weight matrices
     completed: bool  # the planned last step: the whole budget is trained ("done" is Tune's)
+    # The budget this report answers for: a WSD branch's point, else the trial's own  # FLOPs
+    budget_flops: float = 0.0
+    point: bool = False  # a budget point: the learning rate annealed for budget_flops
+    trial_flops: float = 0.0  # what the trial has trained, WSD branches included  # FLOPs
+    share_fraction_effective: float = 0.0  # the share of this run's steps trained shared
+    grid: tuple = ()  # a WSD branch's compression grid (GridCell dicts); else after the run
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

@@ -3,12 +3,27 @@
 Plain PyTorch, no Ray. The budget is the input; everything else is derived from it:
 
 1. plan the steps: the largest count whose FLOPs fit the budget (``plan_steps``);
-2. plan the learning rate over those steps: linear warmup, then cosine decay to 10% of peak;
+2. plan the learning rate over those steps (``lr_at``): cosine (linear warmup, then cosine
+   decay to 10% of peak) or WSD (warmup over a fixed number of steps, the peak held, then a
+   cooldown over the last ``cooldown_fraction`` of the steps);
 3. plan the switch from shared to unshared blocks at round(share_fraction · steps);
 4. plan the report steps: each requested fraction of the budget is reported at the first step
    whose ``train_flops`` reaches it (so a scheduler's rung is met exactly), and the last step;
+5. WSD only, for each budget point C_i below the budget (``TrialConfig.points``): at the step
+   where a standalone WSD run for C_i starts its cooldown, branch (``_branch``);
 6. train, yielding a ``Report`` at each planned step; afterwards ``grid()`` evaluates the final
    model on the compression grid.
+
+A branch copies the model and optimizer, runs C_i's cooldown on the copy to C_i's own planned
+steps (its pruning ramp inside it, unshared), evaluates it and its compression grid, and
+yields a point report (``point``, ``budget_flops`` = C_i, ``train_flops`` what the standalone
+run spends, ``trial_flops`` what this trial has spent, branches included); then the main line
+continues from the state it left, data order and random generators included. So the point is
+the standalone run ``Trial(schedule, C_i)`` step for step (tests/trainables check it loss for
+loss). Under WSD the switch from shared blocks is placed on the main line (round(share_fraction
+· steps of ``main_line_flops``)), and a cooldown never trains shared: a point whose cooldown
+starts before the switch unshares there; ``share_fraction_effective`` records what each point
+really had.
 
 Between two reports the caller may save the whole state (``state_dict``) and later continue a
 new ``Trial`` of the same schedule and budget from it (``load_state_dict``): model, optimizer,
@@ -17,6 +32,7 @@ sharing, data position and random generators, so the continued run is the same r
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Iterator
@@ -63,10 +79,32 @@ class TrialConfig:
     report_fractions: tuple[float, ...] = ()  # e.g. ASHA rungs, as fractions of the budget
     device: str = "auto"  # "auto" takes CUDA when present, else the CPU
     attn_implementation: str = "sdpa"  # "eager" for FLOP counting
+    # WSD: budgets below the trial's own at which it branches a cooldown (budget points)
+    points: tuple[float, ...] = ()
+    # WSD: the budget whose steps place the switch from shared blocks (default: the trial's
+    # own); a standalone run equals a branch of a longer trial when given that trial's budget
+    main_line_flops: float | None = None
+
+
+def cooldown_start(total_steps: int, s: Schedule) -> int:
+    """WSD: the first step of the cooldown of a run of ``total_steps`` (at least one step)."""
+    return total_steps - max(1, round(s.cooldown_fraction * total_steps))
 
 
 def lr_at(step: int, total_steps: int, s: Schedule) -> float:
-    """Linear warmup to ``s.lr``, then cosine decay to FINAL_LR_RATIO · lr at the last step."""
+    """The learning rate of ``step`` in a run of ``total_steps``.
+
+    cosine: linear warmup to ``s.lr``, then cosine decay to FINAL_LR_RATIO · lr at the last
+    step. wsd: linear warmup over ``s.warmup_steps`` (a count: the main line is the same for
+    every budget), ``s.lr`` held, then from ``cooldown_start`` the rate there times
+    1 − √t (or 1 − t), t = (step − start) / cooldown steps, Hägele et al. 2024's shape."""
+    if s.lr_schedule == "wsd":
+        start = cooldown_start(total_steps, s)
+        main = s.lr * min(1.0, (min(step, start) + 1) / max(1, s.warmup_steps))
+        if step < start:
+            return main
+        t = (step - start) / (total_steps - start)
+        return main * (1 - math.sqrt(t) if s.cooldown_shape == "1-sqrt" else 1 - t)
     warmup = max(1, round(s.warmup_fraction * total_steps))
     if step < warmup:
         return s.lr * (step + 1) / warmup
@@ -98,6 +136,15 @@ def _make_optimizer(model: torch.nn.Module, s: Schedule) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), eps=1e-8)
 
 
+@dataclass(frozen=True)
+class BudgetPoint:
+    """A WSD budget point of a trial: its budget, planned steps and cooldown's first step."""
+
+    budget_flops: float
+    steps: int
+    start: int
+
+
 class Trial:
     """Train ``schedule`` for ``budget_flops``; iterate ``run()`` for its reports."""
 
@@ -110,9 +157,16 @@ class Trial:
         self.device = _pick_device(config.device)
         self.flops_per_step = _flops.flops_per_step(schedule)
         self.total_steps = _flops.plan_steps(schedule, self.budget_flops)
-        self.switch_step = round(schedule.share_fraction * self.total_steps)
+        self.wsd = schedule.lr_schedule == "wsd"
+        self.points = self._plan_points(config.points)
+        main_line = config.main_line_flops if self.wsd and config.main_line_flops else None
+        main_steps = _flops.plan_steps(schedule, main_line) if main_line else self.total_steps
+        self.switch_step = round(schedule.share_fraction * main_steps)
         self.report_at = report_steps(self.total_steps, self.flops_per_step, self.budget_flops,
                                       config.report_fractions, config.n_reports)
+        self.end = self.total_steps  # the last step of the run now trained (a branch's own)
+        self.branch_steps = 0  # steps trained in branches (discarded copies), all counted
+        self.points_done: list[float] = []
 
         torch.manual_seed(schedule.seed)
         self.model = self.family.build(schedule, self.data.eot_id, config.attn_implementation)
@@ -157,15 +211,71 @@ class Trial:
     def train_flops(self) -> float:
         return self.step * self.flops_per_step  # exact: never clamped
 
+    @property
+    def trial_flops(self) -> float:
+        """What this trial has trained: its main line and every branch."""
+        return (self.step + self.branch_steps) * self.flops_per_step
+
+    def _plan_points(self, budgets: tuple[float, ...]) -> list[BudgetPoint]:
+        """The budget points below the trial's budget (WSD); its own budget ends the run."""
+        if budgets and not self.wsd:
+            raise ValueError("Budget points need `lr_schedule = wsd`: a cosine run anneals for "
+                             "its own budget only.")
+        points = {}
+        for budget in budgets:
+            budget = validate_budget(budget, "point")
+            if budget > self.budget_flops:
+                raise ValueError(f"The value of `point` is {budget:.4g} FLOPs, but must be <= "
+                                 f"the trial's budget ({self.budget_flops:.4g}).")
+            if budget < self.budget_flops:
+                steps = _flops.plan_steps(self.schedule, budget)
+                points[budget] = BudgetPoint(budget, steps, cooldown_start(steps, self.schedule))
+        return sorted(points.values(), key=lambda p: (p.start, p.budget_flops))
+
+    def unshare_step(self, end: int) -> int:
+        """Where a run ending at ``end`` unshares: the switch, or (WSD) its cooldown's start if
+        sooner, so that no cooldown trains shared blocks."""
+        if self.wsd:
+            return min(self.switch_step, cooldown_start(end, self.schedule))
+        return self.switch_step
+
     def run(self) -> Iterator[Report]:
-        """Train from the current step to the planned last one, yielding each planned report."""
+        """Train from the current step to the planned last one, yielding each planned report
+        and, under WSD, each budget point as its branch ends."""
         self._started = time.perf_counter()
         while self.step < self.total_steps:
-            if self.shared and self.step >= self.switch_step:
+            for point in self.points:
+                if point.start == self.step and point.budget_flops not in self.points_done:
+                    yield self._branch(point)
+            if self.shared and self.step >= self.unshare_step(self.total_steps):
                 self.unshare()
             self._train_step()
             if self.step in self.report_at:
                 yield self.report()
+
+    def _branch(self, point: BudgetPoint) -> Report:
+        """Run ``point``'s cooldown on a copy of the model and optimizer, report it with its
+        compression grid, and return to the main line as it was (data, generators included)."""
+        main = (self.model, self.optimizer, self.sampler.state_dict(), torch.get_rng_state(),
+                self.step, self.pruned_to, self.last_train_loss)
+        self.model, self.optimizer = copy.deepcopy((self.model, self.optimizer))
+        self.end = point.steps
+        try:
+            while self.step < point.steps:
+                if self.shared and self.step >= self.unshare_step(point.steps):
+                    self.unshare()
+                self._train_step()
+            report = self.report(point=point)
+        finally:
+            self.branch_steps += self.step - main[4]
+            self.model, self.optimizer = main[0], main[1]
+            self.sampler.load_state_dict(main[2])
+            torch.set_rng_state(main[3])
+            self.step, self.pruned_to, self.last_train_loss = main[4], main[5], main[6]
+            self.end = self.total_steps
+            self._evaluated_at = -1  # the main line's model again
+        self.points_done.append(point.budget_flops)
+        return report
 
     @property
     def blocks(self) -> torch.nn.ModuleList:
@@ -173,8 +283,10 @@ class Trial:
 
     def _prune_step(self) -> None:
         s = self.schedule
-        target = cubic_sparsity(self.step, self.total_steps, s.prune_sparsity,
-                                s.prune_fraction, start_step=self.switch_step)
+        # cosine: over the last prune_fraction, after the switch; wsd: inside the cooldown
+        start = cooldown_start(self.end, s) if self.wsd else self.switch_step
+        target = cubic_sparsity(self.step, self.end, s.prune_sparsity,
+                                s.prune_fraction, start_step=start)
         if target > self.pruned_to:
             prune_to(self.blocks, target)
             self.pruned_to = target
@@ -182,7 +294,7 @@ class Trial:
     def _train_step(self) -> None:
         t0 = time.perf_counter()
         self._prune_step()
-        lr = lr_at(self.step, self.total_steps, self.schedule)
+        lr = lr_at(self.step, self.end, self.schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = self.sampler.next().to(self.device)
@@ -281,7 +393,10 @@ class Trial:
                                       self.compressed_diff_se(sparsity, bits)))
         return cells
 
-    def report(self) -> Report:
+    def report(self, point: BudgetPoint | None = None) -> Report:
+        """The report of the model as it stands: a branch's budget point when ``point`` is
+        given (with its compression grid), else the main line's (a budget point at its last
+        step, for both schedules)."""
         val_loss = self.compressed_loss(0.0, 32)  # the model as it is
         _, val_loss_se, eval_tokens, _ = self._evaluated["as is"]
         n_params, n_nonemb = count_params(self.model, self.family)
@@ -292,6 +407,9 @@ class Trial:
         else:  # nothing to compress: the compressed model is the model
             loss_c, bytes_c = val_loss, compressed_bytes(self.model, self.blocks, 0.0, 32)
             diff_se = 0.0
+        end = self.end
+        is_point = point is not None or self.step >= self.total_steps
+        grid = tuple(cell.to_dict() for cell in self.grid()) if point is not None else ()
         return Report(
             step=self.step,
             tokens=self.step * _flops.tokens_per_step(s),
@@ -300,7 +418,7 @@ class Trial:
             eval_flops=self.eval_flops,
             wall_s=self.wall_s,
             train_s=self.train_s,
-            current_lr=lr_at(self.step - 1, self.total_steps, s),
+            current_lr=lr_at(self.step - 1, end, s),
             train_loss=self.last_train_loss,
             n_params=n_params,
             n_params_nonemb=n_nonemb,
@@ -314,6 +432,11 @@ class Trial:
             compressed_bytes=bytes_c,
             sparsity=measured_sparsity(self.blocks),
             completed=self.step >= self.total_steps,
+            budget_flops=point.budget_flops if point is not None else self.budget_flops,
+            point=is_point,
+            trial_flops=self.trial_flops,
+            share_fraction_effective=min(self.step, self.unshare_step(end)) / self.step,
+            grid=grid,
         )
 
     # -- checkpointing -----------------------------------------------------------------------
@@ -335,6 +458,8 @@ class Trial:
             "train_s": self.train_s,
             "wall_s": self.wall_s,
             "last_train_loss": self.last_train_loss,
+            "branch_steps": self.branch_steps,
+            "points_done": list(self.points_done),
         }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
@@ -358,6 +483,8 @@ class Trial:
         self.train_s = float(state["train_s"])
         self.wall_before = float(state["wall_s"])
         self.last_train_loss = float(state["last_train_loss"])
+        self.branch_steps = int(state.get("branch_steps", 0))
+        self.points_done = [float(b) for b in state.get("points_done", [])]
         self._evaluated_at = -1  # another model now
         self._started = time.perf_counter()
 

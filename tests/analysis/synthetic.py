@@ -63,6 +63,7 @@ def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
             "val_loss_compressed": loss, "val_loss_diff_se": diff_se,
             "compressed_bytes": int(bytes_ or 4 * n * 1.2),
             "sparsity": sparsity, "feasible": True, "completed": done and frac == 1.0,
+            "share_fraction_effective": float(schedule.share_fraction),
         })
     last = reports[-1]
     trial = {**base, "status": status, "stop_reason": stop_reason, "last_step": last["step"],

@@ -14,7 +14,7 @@ from budgetune.spaces import Schedule
 def _report(trial_id, schedule, loss, *, se=0.01, nbytes=1_000_000, point=True,
             budget=1e12, step=100, diff_se=0.0):
     return {**schedule.to_dict(), "search_id": "s", "experiment": "e", "trial_id": trial_id,
-            "budget_flops": budget, "corpus_id": "c", "schema_version": 2,
+            "budget_flops": budget, "corpus_id": "c", "schema_version": 3,
             "budgetune_version": "t", "point": point, "step": step, "tokens": 1000,
             "epochs": 0.1, "train_flops": budget, "spent_flops": budget, "eval_flops": 1.0,
             "eval_tokens": 8192, "wall_s": 1.0, "train_s": 1.0, "current_lr": 1e-3,
@@ -22,12 +22,12 @@ def _report(trial_id, schedule, loss, *, se=0.01, nbytes=1_000_000, point=True,
             "val_loss": loss, "val_loss_se": se, "unigram_loss": 7.0,
             "val_loss_compressed": loss, "val_loss_diff_se": diff_se,
             "compressed_bytes": nbytes, "sparsity": 0.0,
-            "feasible": True, "completed": point}
+            "feasible": True, "completed": point, "share_fraction_effective": 0.0}
 
 
 def _cell(trial_id, sparsity, bits, loss, nbytes, diff_se=math.nan):
     return {"search_id": "s", "experiment": "e", "trial_id": trial_id, "budget_flops": 1e12,
-            "corpus_id": "c", "schema_version": 2, "budgetune_version": "t",
+            "corpus_id": "c", "schema_version": 3, "budgetune_version": "t",
             "sparsity": sparsity, "quant_bits": bits, "val_loss_compressed": loss,
             "val_loss_diff_se": diff_se, "compressed_bytes": nbytes, "one_shot": True}
 
@@ -82,7 +82,7 @@ def test_only_budget_points_within_budget_and_size_are_candidates():
 def test_grid_cells_are_recipes_of_their_own_compression():
     a = Schedule(d_model=64)
     cell = {"search_id": "s", "experiment": "e", "trial_id": "t0", "budget_flops": 1e12,
-            "corpus_id": "c", "schema_version": 2, "budgetune_version": "t", "sparsity": 0.5,
+            "corpus_id": "c", "schema_version": 3, "budgetune_version": "t", "sparsity": 0.5,
             "quant_bits": 4, "val_loss_compressed": 3.05, "compressed_bytes": 200_000,
             "one_shot": True}
     ranked = rank_recipes(_results([_report("t0", a, 3.0)], [cell]))

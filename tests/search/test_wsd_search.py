@@ -1,0 +1,100 @@
+"""One WSD search for every budget, on real Ray: one experiment, a budget point at every budget
+for each trial that reached it, ASHA deciding on points, spent FLOPs counting the branches, and
+``best`` answering each budget from points."""
+
+import pytest
+
+from budgetune.analysis import best_schedule, load_results, search_status
+from budgetune.flops import flops_per_step
+from budgetune.results import read_table
+from budgetune.search import SearchSpec, run_search
+from budgetune.search._tuner import _scheduler
+from budgetune.spaces import config_to_schedule
+
+BUDGETS = (1e11, 2e11, 3e11)  # ASHA's one rung (grace = 1e11, η = 3) is the first budget
+
+
+@pytest.fixture(scope="module")
+def wsd_search(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    spec = SearchSpec(space="quick", budgets=BUDGETS, num_samples=5, max_mb=None,
+                      results=str(root), name="w", eval_tokens=1024, lr_schedule="wsd")
+    lines = []
+    names = run_search(spec, progress=lines.append)
+    return spec, names, lines
+
+
+def test_one_experiment_gives_a_point_at_every_budget_a_trial_reached(wsd_search):
+    spec, names, _ = wsd_search
+    assert names == ["wsd-3e+11"]
+    folder = spec.folder()
+    reports, trials = read_table(folder, "reports"), read_table(folder, "trials")
+    grid = read_table(folder, "grid")
+    assert set(trials["experiment"]) == {"wsd-3e+11"} and len(trials) == 5
+    points = reports[reports["point"]]
+    for _, t in trials.iterrows():
+        mine = points[points["trial_id"] == t["trial_id"]]
+        reached = sorted(mine["budget_flops"])
+        assert reached == list(BUDGETS[:len(reached)]) and reached  # in order, none skipped
+        if t["status"] == "done":
+            assert reached == list(BUDGETS)
+        else:  # stopped by ASHA at its rung: a valid recipe for that budget
+            assert t["stop_reason"] == "asha" and reached == [BUDGETS[0]]
+        # every point has its compression grid, and is never over its budget
+        assert set(grid.loc[grid["trial_id"] == t["trial_id"], "budget_flops"]) == set(reached)
+        fps = flops_per_step(config_to_schedule(t.to_dict()))
+        assert ((mine["train_flops"] <= mine["budget_flops"])
+                & (mine["train_flops"] > mine["budget_flops"] - fps)).all()
+    assert set(trials["status"]) == {"done", "stopped"}
+
+
+def test_spent_flops_count_every_branch_and_the_status_adds_them_up(wsd_search):
+    spec, _, _ = wsd_search
+    folder = spec.folder()
+    reports, trials = read_table(folder, "reports"), read_table(folder, "trials")
+    done = trials[trials["status"] == "done"]
+    for _, t in done.iterrows():
+        fps = flops_per_step(config_to_schedule(t.to_dict()))
+        # the main line to the end, plus the cooldowns of the two points below it (20% each)
+        branches = sum(round(0.2 * int(b // fps)) for b in BUDGETS[:2]) * fps
+        assert t["spent_flops"] == pytest.approx(t["train_flops"] + branches, rel=0.02)
+        assert t["spent_flops"] > t["train_flops"]
+    assert (reports["spent_flops"] >= reports["train_flops"]).all()
+    status = search_status(spec.results, spec.name)[0]
+    assert [e.experiment for e in status.experiments] == ["wsd-3e+11"]
+    assert status.train_flops == pytest.approx(trials["spent_flops"].sum())
+    assert [b.budget_flops for b in status.best] == list(BUDGETS)
+
+
+def test_best_answers_every_budget_from_its_points(wsd_search):
+    spec, _, _ = wsd_search
+    results = load_results(spec.results, spec.name)
+    for budget in BUDGETS:
+        best = best_schedule(results, budget)
+        assert best.trained_budget_flops <= budget and best.experiment == "wsd-3e+11"
+        assert best.schedule["lr_schedule"] == "wsd" and best.main_line_flops == 3e11
+    assert best_schedule(results, 2e11).trained_budget_flops == 2e11  # an inner budget point
+
+
+def test_asha_decides_on_the_annealed_point_not_the_main_line():
+    """Two trials at the rung: A's main line (un-annealed, in ``curve``) is worse than B's,
+    but A's annealed point is better. ASHA, as the search builds it, promotes A and stops B:
+    only points reach it, and it reads their ``budget_flops``."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    spec = SearchSpec(space="quick", budgets=BUDGETS, lr_schedule="wsd", max_mb=None)
+    scheduler = _scheduler(spec, max(BUDGETS))
+    scheduler.set_search_properties("objective", "min")
+
+    def point(loss, main_line_loss):
+        return {"budget_flops": BUDGETS[0], "point": True, "objective": loss,
+                "curve": [{"point": False, "objective": main_line_loss}]}
+
+    a, b = (Trial("run_trial", trial_id=i, stub=True) for i in "ab")
+    for trial in (a, b):
+        scheduler.on_trial_add(None, trial)
+    assert scheduler.on_trial_result(None, a, point(5.0, main_line_loss=6.0)) \
+        == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, b, point(5.3, main_line_loss=5.5)) \
+        == TrialScheduler.STOP
