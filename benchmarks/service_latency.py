@@ -65,7 +65,7 @@ def _trial(i: int, budget: float, rng) -> tuple[list[dict], dict, list[dict]]:
                         "val_loss_compressed": loss, "val_loss_diff_se": 0.0,
                         "compressed_bytes": int(4 * n * 1.3),
                         "sparsity": 0.0, "feasible": True, "completed": done and step == 4,
-                        "share_fraction_effective": 0.0})
+                        "share_fraction_effective": 0.0, "main_line_flops": budget})
     trial = {**base, "status": "done" if done else "stopped",
              "stop_reason": "budget" if done else "asha", "last_step": steps[-1],
              "train_flops": budget * steps[-1] / 4, "spent_flops": budget * steps[-1] / 4,

@@ -74,7 +74,7 @@ def compressed_variants(results: Results) -> pd.DataFrame:
     ``diff_se`` (the cell's paired standard error against the uncompressed model,
     ``val_loss_diff_se``), ``compressed_bytes``, and the point's ``n_params_nonemb``,
     ``tokens``, ``train_flops``."""
-    points = _with_main_line(budget_points(results), results.trials)
+    points = budget_points(results)
     base = points[POINT_KEY + ["seed", *TRAINING_FIELDS, "n_params_nonemb", "tokens",
                                "train_flops", "share_fraction_effective", "main_line_flops"]
                   ].assign(loss_se=points["val_loss_se"])
@@ -92,17 +92,6 @@ def compressed_variants(results: Results) -> pd.DataFrame:
     # A grid cell at the trial's own target is the same measurement as its report: keep one.
     variants = variants.drop_duplicates(POINT_KEY + ["sparsity", "quant_bits"], keep="first")
     return variants.reset_index(drop=True)
-
-
-def _with_main_line(points: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
-    """``main_line_flops``: the budget the point's trial was planned for (its trials row; a
-    WSD point's cooldown branched from that main line, a cosine point's is its own budget)."""
-    trial_key = POINT_KEY[:-1]
-    planned = trials[trial_key + ["budget_flops"]].drop_duplicates(trial_key, keep="last")
-    points = points.merge(planned.rename(columns={"budget_flops": "main_line_flops"}),
-                          on=trial_key, how="left")
-    return points.assign(main_line_flops=points["main_line_flops"].fillna(
-        points["budget_flops"]).astype(float))
 
 
 def _interval(mean: float, se: float, n: int) -> tuple[float, float]:

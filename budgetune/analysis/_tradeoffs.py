@@ -54,20 +54,23 @@ def size_quality(results: Results) -> list[SizeQuality]:
 @dataclass(frozen=True)
 class ShareEffect:
     budget_flops: float
-    share_fraction: np.ndarray  # (k,) each budget point's fraction
+    share_fraction: np.ndarray  # (k,) each budget point's effective fraction
     loss: np.ndarray  # (k,) its val_loss (uncompressed: sharing is about training)
     fractions: np.ndarray  # distinct fractions
     mean_loss: np.ndarray  # mean final loss at each
 
 
 def share_effect(results: Results) -> list[ShareEffect]:
-    """Per budget, the dense-trained budget points' val_loss by share_fraction (sparse-trained
-    points are left out: their val_loss is of the pruned model)."""
+    """Per budget, the dense-trained budget points' val_loss by the share of their steps
+    really trained shared (``share_fraction_effective``: a WSD point's switch sits on its main
+    line, so a planned 0.3 may be 0.8 at a small budget); sparse-trained points are left out:
+    their val_loss is of the pruned model."""
     done = dense_points(budget_points(results))  # a sparse-trained model's loss is its own
+    done = done.assign(share=done["share_fraction_effective"].astype(float).round(3))
     out = []
     for budget, g in done.groupby("budget_flops"):
-        means = g.groupby("share_fraction")["val_loss"].mean()
-        out.append(ShareEffect(float(budget), g["share_fraction"].to_numpy(),
+        means = g.groupby("share")["val_loss"].mean()
+        out.append(ShareEffect(float(budget), g["share"].to_numpy(),
                                g["val_loss"].to_numpy(), means.index.to_numpy(),
                                means.to_numpy()))
     return out

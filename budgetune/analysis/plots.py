@@ -109,7 +109,8 @@ def plot_share_effect(effects: list[ShareEffect], ax=None):
         ax.scatter(eff.share_fraction, eff.loss, color=color, s=12, alpha=0.6)
         ax.plot(eff.fractions, eff.mean_loss, "-o", color=color, ms=3,
                 label=f"{eff.budget_flops:.2g} FLOPs: mean")
-    ax.set(xlabel="share_fraction (0 = never shared)", ylabel="val_loss (nats)",
+    ax.set(xlabel="share of steps trained shared (share_fraction_effective; 0 = never shared)",
+           ylabel="val_loss (nats)",
            title="Share-then-unshare: effect of the switch point")
     ax.legend(fontsize=7)
     return ax

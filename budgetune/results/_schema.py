@@ -13,8 +13,9 @@ tokens, and how many), and ``val_loss_diff_se`` in reports and grid (the standar
 compressed loss's difference from the uncompressed model's, paired on the same tokens).
 Schema 3 (budgetune 0.3) added the WSD schedule fields (``lr_schedule``, ``warmup_steps``,
 ``cooldown_fraction``, ``cooldown_shape``) to reports and trials, and
-``share_fraction_effective`` to reports (the share of a report's steps trained with shared
-blocks: on a WSD main line it differs from point to point).
+``share_fraction_effective`` and ``main_line_flops`` to reports (the share of a report's steps
+trained with shared blocks: on a WSD main line it differs from point to point; and the budget
+the run's main line was planned for).
 Tables of schemas 1 and 2 still load: ``read_table`` upgrades each older part as it reads it
 (``upgrade_schema_1``, then ``upgrade_schema_2``), filling those columns in as they meant them;
 their rows keep the ``schema_version`` that says what wrote them.
@@ -71,7 +72,7 @@ REPORTS = TableSpec("reports", ("search_id", "experiment", "trial_id", "budget_f
         ("unigram_loss", pa.float64()), ("val_loss_compressed", pa.float64()),
         ("val_loss_diff_se", pa.float64()), ("compressed_bytes", pa.int64()),
         ("sparsity", pa.float64()), ("feasible", pa.bool_()), ("completed", pa.bool_()),
-        ("share_fraction_effective", pa.float64()),
+        ("share_fraction_effective", pa.float64()), ("main_line_flops", pa.float64()),
     ]))
 
 TRIAL_STATUSES = ("running", "done", "stopped", "error")
@@ -102,7 +103,7 @@ ADDED_IN_SCHEMA_2 = {"reports": ("search_id", "point", "spent_flops", "val_loss_
 
 
 _WSD_FIELDS = ("lr_schedule", "warmup_steps", "cooldown_fraction", "cooldown_shape")
-ADDED_IN_SCHEMA_3 = {"reports": (*_WSD_FIELDS, "share_fraction_effective"),
+ADDED_IN_SCHEMA_3 = {"reports": (*_WSD_FIELDS, "share_fraction_effective", "main_line_flops"),
                      "trials": _WSD_FIELDS, "grid": ()}
 
 
@@ -123,11 +124,14 @@ def upgrade_schema_2(spec: TableSpec, part: pa.Table) -> pa.Table:
     budgetune 0.2 meant them: every trial was cosine, so the WSD fields hold Schedule's
     defaults (unused by cosine; the same values a cosine trial of 0.3 records, so recipes of
     both join), and ``share_fraction_effective`` is the planned ``share_fraction`` (a cosine
-    run switches at round(share_fraction · steps), within half a step of it)."""
+    run switches at round(share_fraction · steps), within half a step of it), and
+    ``main_line_flops`` is the row's budget."""
     defaults, n = Schedule(), part.num_rows
     for column in ADDED_IN_SCHEMA_3[spec.name]:
         if column == "share_fraction_effective":
             values = pc.cast(part["share_fraction"], pa.float64())
+        elif column == "main_line_flops":
+            values = pc.cast(part["budget_flops"], pa.float64())
         else:
             kind = spec.schema.field(column).type
             values = pa.repeat(pa.scalar(getattr(defaults, column), kind), n)

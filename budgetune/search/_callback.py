@@ -51,9 +51,6 @@ class ResultsCallback(Callback):
         spent = (self.ledger.observe(self.experiment, trial.trial_id, result)
                  if self.ledger is not None else float(result["train_flops"]))
         result = {**result, "spent_flops": spent}
-        for report in result.get("curve", ()):  # WSD: the main line's reports before it
-            self._report_row(base, {**report, "spent_flops": spent - float(
-                result["trial_flops"]) + float(report["trial_flops"])})
         self._report_row(base, result)
         budget = float(result.get("budget_flops") or self.budget)
         for cell in result.get("grid", ()):
@@ -66,8 +63,9 @@ class ResultsCallback(Callback):
         self._rows["trials"].append(self._trial_row(trial, "running", None))
 
     def _report_row(self, base: dict, result: dict) -> None:
-        """One row of the reports table: a budget point (its own budget) or a main-line
-        report; cosine results carry no ``point``, their point is the completed report."""
+        """One row of the reports table: a budget point (its own budget) or a WSD main-line
+        report (no ``budget_flops``: the trial's); every report of a cosine trial is of the
+        trial's budget, and its point is the completed report."""
         row = {**base, "budget_flops": float(result.get("budget_flops") or self.budget),
                "point": bool(result.get("point", result["completed"])),
                "spent_flops": float(result["spent_flops"]),
@@ -75,7 +73,8 @@ class ResultsCallback(Callback):
                "eval_tokens": int(result.get("eval_tokens", 0)),
                "val_loss_diff_se": float(result.get("val_loss_diff_se", float("nan"))),
                "share_fraction_effective": float(result.get(
-                   "share_fraction_effective", base["share_fraction"]))}
+                   "share_fraction_effective", base["share_fraction"])),
+               "main_line_flops": float(result.get("main_line_flops") or self.budget)}
         self._rows["reports"].append({**row, **{c: result[c] for c in REPORTS.columns
                                                 if c not in row}})
 

@@ -78,8 +78,8 @@ class SearchSpec:
         if len(set(names)) < len(names):
             given = ", ".join(f"{b:g}" for b in self.budgets)
             raise ValueError(f"The value of `budgets` is [{given}], but must be distinct at 3 "
-                             "significant digits (each gets its own Tune experiment); give each "
-                             "budget once.")
+                             "significant digits (each gets its own Tune experiment, or WSD "
+                             "budget point); give each budget once.")
         checks = [
             ("num_samples", self.num_samples, self.num_samples >= 1, ">= 1"),
             ("reduction_factor", self.reduction_factor, self.reduction_factor >= 2, ">= 2"),

@@ -7,11 +7,12 @@ It reports every trial report with ``tune.report`` (the metrics ASHA and the sea
 after a failure or a resume without counting any FLOPs twice. At its last report it also
 evaluates the compression grid and sends it along.
 
-A WSD trial (``lr_schedule = wsd``) is planned for the largest budget of its search and given
-the others and ASHA's rungs as budget points (``points``): Tune sees only the points (ASHA's
-``time_attr`` is then ``budget_flops``, which a point meets exactly), each with its grid, and a
-checkpoint of the main line at each; the main line's own reports ride along in the next
-point's result (``curve``), so ASHA never decides on an un-annealed loss.
+A WSD trial (``lr_schedule = wsd``) is planned for the largest budget of its search and
+given the others and ASHA's rungs as budget points (``points``). ASHA's ``time_attr`` is then
+``budget_flops``, which a point meets exactly and which only points carry: the main line's own
+reports reach Tune without it (``main_line``), so the FLOPs ledger and the cap see the main
+line's progress while ASHA, which passes over a result without its time attribute, decides on
+annealed points alone. Each point comes with its grid and a checkpoint of the main line.
 """
 
 from __future__ import annotations
@@ -81,16 +82,16 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
     node = ray.get_runtime_context().get_node_id()
     # The steps at which the rungs are reported, placed by the same rule as every report.
     rung_steps = set(report_steps(trial.total_steps, trial.flops_per_step, budget, fractions, 0))
-    curve: list[dict] = []  # WSD: main-line reports waiting for the next point
     for report in trial.run():
         metrics = trial_metrics(trial, report, max_bytes)
         metrics["node"] = node  # Ray's node id: hostnames repeat on one machine
         metrics["run_id"], metrics["restored_flops"] = run_id, restored_flops
-        if wsd and not report.point:
-            curve.append(metrics)
-            continue
         if wsd:
-            metrics["curve"], curve = curve, []
+            metrics["main_line"] = not report.point
+        if wsd and not report.point:
+            del metrics["budget_flops"]  # ASHA passes it by: no un-annealed loss decides
+            tune.report(metrics)
+            continue
         if report.completed:
             metrics["grid"] = [cell.to_dict() for cell in trial.grid()]
             metrics["eval_flops"] = trial.eval_flops  # the grid is evaluation too

@@ -42,8 +42,8 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         flag = "" if result.get("feasible", True) else "  (over the size limit)"
-        point = (f" point {result['budget_flops']:.3g}:" if result.get("curve") is not None
-                 else "")
+        point = ("" if "main_line" not in result else " main line:" if result["main_line"]
+                 else f" point {result['budget_flops']:.3g}:")
         self.progress(f"{self.experiment} {trial.trial_id}:{point} step {result['step']:>5} "
                       f"train_flops {result['train_flops']:.3g} val_loss_compressed "
                       f"{result['val_loss_compressed']:.4f} {result['compressed_bytes'] / 1e6:.2f}"

@@ -133,7 +133,7 @@ def _validate(s: Schedule) -> None:
     _check("lr", s.lr, 0 < s.lr <= 1, "in (0, 1]")
     _check("warmup_fraction", s.warmup_fraction, 0 <= s.warmup_fraction < 1, "in [0, 1)")
     _check("warmup_steps", s.warmup_steps, s.warmup_steps >= 0, ">= 0")
-    _check("cooldown_fraction", s.cooldown_fraction, 0 < s.cooldown_fraction <= 1, "in (0, 1]")
+    _check("cooldown_fraction", s.cooldown_fraction, 0 < s.cooldown_fraction < 1, "in (0, 1)")
     _check("weight_decay", s.weight_decay, 0 <= s.weight_decay < 1, "in [0, 1)")
     _check("batch_size", s.batch_size, s.batch_size >= 1, ">= 1")
     _check("seq_len", s.seq_len, 8 <= s.seq_len <= 8192, "in [8, 8192]")

@@ -35,6 +35,9 @@ class Report:
     budget_flops: float = 0.0
     point: bool = False  # a budget point: the learning rate annealed for budget_flops
     trial_flops: float = 0.0  # what the trial has trained, WSD branches included  # FLOPs
+    # The budget the run's main line was planned for (WSD: the switch from shared blocks
+    # sits on it; `train --main-line` re-runs the point); cosine: the budget  # FLOPs
+    main_line_flops: float = 0.0
     share_fraction_effective: float = 0.0  # the share of this run's steps trained shared
     grid: tuple = ()  # a WSD branch's compression grid (GridCell dicts); else after the run
 

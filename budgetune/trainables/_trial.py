@@ -159,8 +159,11 @@ class Trial:
         self.total_steps = _flops.plan_steps(schedule, self.budget_flops)
         self.wsd = schedule.lr_schedule == "wsd"
         self.points = self._plan_points(config.points)
-        main_line = config.main_line_flops if self.wsd and config.main_line_flops else None
-        main_steps = _flops.plan_steps(schedule, main_line) if main_line else self.total_steps
+        if config.main_line_flops and not self.wsd:
+            raise ValueError("A main line needs `lr_schedule = wsd`: a cosine run's switch is "
+                             "placed on its own steps.")
+        self.main_line_flops = max(self.budget_flops, config.main_line_flops or 0.0)
+        main_steps = _flops.plan_steps(schedule, self.main_line_flops)
         self.switch_step = round(schedule.share_fraction * main_steps)
         self.report_at = report_steps(self.total_steps, self.flops_per_step, self.budget_flops,
                                       config.report_fractions, config.n_reports)
@@ -431,10 +434,11 @@ class Trial:
             val_loss_diff_se=diff_se,
             compressed_bytes=bytes_c,
             sparsity=measured_sparsity(self.blocks),
-            completed=self.step >= self.total_steps,
+            completed=point is None and self.step >= self.total_steps,
             budget_flops=point.budget_flops if point is not None else self.budget_flops,
             point=is_point,
             trial_flops=self.trial_flops,
+            main_line_flops=self.main_line_flops,
             share_fraction_effective=min(self.step, self.unshare_step(end)) / self.step,
             grid=grid,
         )

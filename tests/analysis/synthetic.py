@@ -1,4 +1,4 @@
-"""Results tables (schema 2) written through budgetune.results from known laws or by hand.
+"""Results tables (schema 3) written through budgetune.results from known laws or by hand.
 
 Tokens come from the trainer's own FLOPs per token (``budgetune.flops``), not 6·N: a trial of
 schedule s at budget C trains ``plan_steps(s, C)`` steps of ``tokens_per_step(s)`` tokens.
@@ -64,6 +64,7 @@ def trial_rows(experiment, trial_id, budget, n, final_loss, *, status="done",
             "compressed_bytes": int(bytes_ or 4 * n * 1.2),
             "sparsity": sparsity, "feasible": True, "completed": done and frac == 1.0,
             "share_fraction_effective": float(schedule.share_fraction),
+            "main_line_flops": float(budget),
         })
     last = reports[-1]
     trial = {**base, "status": status, "stop_reason": stop_reason, "last_step": last["step"],

@@ -22,7 +22,8 @@ def _report(trial_id, schedule, loss, *, se=0.01, nbytes=1_000_000, point=True,
             "val_loss": loss, "val_loss_se": se, "unigram_loss": 7.0,
             "val_loss_compressed": loss, "val_loss_diff_se": diff_se,
             "compressed_bytes": nbytes, "sparsity": 0.0,
-            "feasible": True, "completed": point, "share_fraction_effective": 0.0}
+            "feasible": True, "completed": point, "share_fraction_effective": 0.0,
+            "main_line_flops": budget}
 
 
 def _cell(trial_id, sparsity, bits, loss, nbytes, diff_se=math.nan):

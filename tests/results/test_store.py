@@ -151,3 +151,26 @@ def test_rows_that_do_not_fit_are_refused_in_one_line_and_nothing_is_written(tmp
     with pytest.raises(ResultsError, match=r"lack columns \['val_loss'\]"):
         writer.append("reports", [{k: v for k, v in _row("reports").items() if k != "val_loss"}])
     assert {p: p.read_bytes() for p in (tmp_path / "s" / "reports").iterdir()} == before
+
+
+def test_a_schema_2_part_reads_as_the_cosine_it_was():
+    """Schema 2 (budgetune 0.2) had no WSD fields: its rows read as cosine, with Schedule's
+    WSD defaults, share_fraction_effective = share_fraction, main_line_flops = the budget."""
+    import tempfile
+
+    from budgetune.results._schema import ADDED_IN_SCHEMA_3
+
+    with tempfile.TemporaryDirectory() as root:
+        folder = Path(root) / "s" / "reports"
+        folder.mkdir(parents=True)
+        row = _row("reports", schema_version=2, share_fraction=0.25, budget_flops=3e11)
+        table = pa.Table.from_pylist([row], schema=TABLES["reports"].schema)
+        pq.write_table(table.drop_columns(list(ADDED_IN_SCHEMA_3["reports"])),
+                       folder / "part-s000000000001.parquet")
+        got = read_table(Path(root) / "s", "reports").iloc[0]
+    defaults = Schedule()
+    assert got["lr_schedule"] == "cosine" and got["cooldown_shape"] == defaults.cooldown_shape
+    assert got["warmup_steps"] == defaults.warmup_steps
+    assert got["cooldown_fraction"] == defaults.cooldown_fraction
+    assert got["share_fraction_effective"] == 0.25 and got["main_line_flops"] == 3e11
+    assert got["schema_version"] == 2

@@ -77,9 +77,10 @@ def test_best_answers_every_budget_from_its_points(wsd_search):
 
 
 def test_asha_decides_on_the_annealed_point_not_the_main_line():
-    """Two trials at the rung: A's main line (un-annealed, in ``curve``) is worse than B's,
-    but A's annealed point is better. ASHA, as the search builds it, promotes A and stops B:
-    only points reach it, and it reads their ``budget_flops``."""
+    """Two trials at the rung: A's main line (un-annealed, past the rung's budget) is worse
+    than B's, but A's annealed point is better. ASHA, as the search builds it, promotes A and
+    stops B: main-line results reach Tune (for the FLOPs ledger) without ``budget_flops``,
+    ASHA's time attribute, so it decides on points alone."""
     from ray.tune.experiment import Trial
     from ray.tune.schedulers import TrialScheduler
 
@@ -87,14 +88,19 @@ def test_asha_decides_on_the_annealed_point_not_the_main_line():
     scheduler = _scheduler(spec, max(BUDGETS))
     scheduler.set_search_properties("objective", "min")
 
-    def point(loss, main_line_loss):
-        return {"budget_flops": BUDGETS[0], "point": True, "objective": loss,
-                "curve": [{"point": False, "objective": main_line_loss}]}
+    def main_line(loss):  # as run_trial sends it: no budget_flops
+        return {"point": False, "main_line": True, "objective": loss,
+                "train_flops": 1.2 * BUDGETS[0]}
+
+    def point(loss):
+        return {"budget_flops": BUDGETS[0], "point": True, "main_line": False,
+                "objective": loss, "train_flops": BUDGETS[0]}
 
     a, b = (Trial("run_trial", trial_id=i, stub=True) for i in "ab")
     for trial in (a, b):
         scheduler.on_trial_add(None, trial)
-    assert scheduler.on_trial_result(None, a, point(5.0, main_line_loss=6.0)) \
-        == TrialScheduler.CONTINUE
-    assert scheduler.on_trial_result(None, b, point(5.3, main_line_loss=5.5)) \
-        == TrialScheduler.STOP
+    for trial, loss in ((a, 6.0), (b, 5.5)):  # past the rung, un-annealed: A looks worse
+        assert scheduler.on_trial_result(None, trial, main_line(loss)) \
+            == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, a, point(5.0)) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, b, point(5.3)) == TrialScheduler.STOP

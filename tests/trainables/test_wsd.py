@@ -110,8 +110,19 @@ def test_sharing_is_placed_on_the_main_line_and_never_trained_in_a_cooldown(wsd)
     assert alone.val_loss == small.val_loss
 
 
+def test_a_point_planned_as_many_steps_as_the_trial_is_still_its_own_point(wsd):
+    fps = Trial(wsd, 30 * 0.26e9, CONFIG).flops_per_step
+    trial = Trial(wsd, 20.9 * fps, TrialConfig(eval_tokens=256, n_reports=0,
+                                               points=(20.2 * fps,)))  # both plan 20 steps
+    first, last = [r for r in trial.run() if r.point]
+    assert first.budget_flops == 20.2 * fps and first.grid and not first.completed
+    assert last.completed and last.budget_flops == 20.9 * fps
+
+
 def test_points_need_wsd_and_may_not_exceed_the_budget(tiny, wsd):
     with pytest.raises(ValueError, match="need `lr_schedule = wsd`"):
         Trial(tiny, 30 * 0.26e9, TrialConfig(points=(20 * 0.26e9,)))
     with pytest.raises(ValueError, match="The value of `point` is"):
         Trial(wsd, 30 * 0.26e9, TrialConfig(points=(40 * 0.26e9,)))
+    with pytest.raises(ValueError, match="A main line needs `lr_schedule = wsd`"):
+        Trial(tiny, 30 * 0.26e9, TrialConfig(main_line_flops=60 * 0.26e9))
