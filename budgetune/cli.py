@@ -97,7 +97,7 @@ def _run_train(args: argparse.Namespace) -> int:
               f"(loading corpus {args.corpus!r})", flush=True)
     trial = Trial(schedule, args.budget, config)
     if not args.json:
-        from budgetune.trainables._trial import cooldown_start
+        from budgetune.trainables import cooldown_start
 
         lr = (f"wsd: warmup {schedule.warmup_steps} steps, cooldown ({schedule.cooldown_shape}) "
               f"from step {cooldown_start(trial.total_steps, schedule)}"

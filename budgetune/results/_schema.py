@@ -114,11 +114,6 @@ def schema_columns(spec: TableSpec, version: int) -> list[str]:
     return [c for c in spec.columns if c not in later]
 
 
-def schema_1_columns(spec: TableSpec) -> list[str]:
-    """The columns a part of ``spec``'s table had in schema 1 (budgetune 0.1)."""
-    return schema_columns(spec, 1)
-
-
 def upgrade_schema_2(spec: TableSpec, part: pa.Table) -> pa.Table:
     """A schema-2 part (or an upgraded schema-1 one) with the columns schema 3 added, as
     budgetune 0.2 meant them: every trial was cosine, so the WSD fields hold Schedule's

@@ -23,6 +23,7 @@ from budgetune.trainables._compress import (
 from budgetune.trainables._corpus import BUILTIN, Corpus, load_corpus
 from budgetune.trainables._data import load_data
 from budgetune.trainables._models import FAMILIES, Family, count_params
+from budgetune.trainables._plan import cooldown_start, lr_at, report_steps
 from budgetune.trainables._report import GridCell, Report
 from budgetune.trainables._sharing import (
     is_shared,
@@ -31,14 +32,14 @@ from budgetune.trainables._sharing import (
     unshare_blocks,
 )
 from budgetune.trainables._tokenizer import TokenizedCorpus, tokenize_corpus
-from budgetune.trainables._trial import Trial, TrialConfig, lr_at, report_steps
+from budgetune.trainables._trial import Trial, TrialConfig
 
 __all__ = [
     "GridCell", "block_linears", "compressed_bytes", "compressed_copy", "cubic_sparsity",
     "final_bytes",
     "matrix_bytes", "measured_sparsity", "prune_to",
     "BUILTIN", "FAMILIES", "Batch", "BatchSampler", "Corpus", "Family", "Report",
-    "TokenizedCorpus", "Trial", "TrialConfig", "count_params", "flops_per_step",
+    "TokenizedCorpus", "Trial", "TrialConfig", "cooldown_start", "count_params", "flops_per_step",
     "flops_per_token", "head_fraction", "is_shared", "load_corpus", "load_data", "lr_at",
     "mask_tokens", "n_masked", "n_params_nonemb_computed", "plan_steps", "report_steps",
     "share_blocks", "tokens_per_step", "tokenize_corpus", "transfer_optimizer_state",

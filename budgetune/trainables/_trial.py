@@ -3,7 +3,7 @@
 Plain PyTorch, no Ray. The budget is the input; everything else is derived from it:
 
 1. plan the steps: the largest count whose FLOPs fit the budget (``plan_steps``);
-2. plan the learning rate over those steps (``lr_at``): cosine (linear warmup, then cosine
+2. plan the learning rate over those steps (``_plan.lr_at``): cosine (linear warmup, then cosine
    decay to 10% of peak) or WSD (warmup over a fixed number of steps, the peak held, then a
    cooldown over the last ``cooldown_fraction`` of the steps);
 3. plan the switch from shared to unshared blocks at round(share_fraction · steps);
@@ -12,7 +12,7 @@ Plain PyTorch, no Ray. The budget is the input; everything else is derived from 
 5. WSD only, for each budget point C_i below the budget (``TrialConfig.points``): at the step
    where a standalone WSD run for C_i starts its cooldown, branch (``_branch``);
 6. train, yielding a ``Report`` at each planned step; afterwards ``grid()`` evaluates the final
-   model on the compression grid.
+   model on the compression grid (evaluation is ``_evaluate.Evaluation``'s).
 
 A branch copies the model and optimizer, runs C_i's cooldown on the copy to C_i's own planned
 steps (its pruning ramp inside it, unshared), evaluates it and its compression grid, and
@@ -33,7 +33,6 @@ sharing, data position and random generators, so the continued run is the same r
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -46,7 +45,6 @@ from budgetune.spaces import Schedule, validate_budget
 from budgetune.trainables._batches import BatchSampler, unigram_loss, validation_batches
 from budgetune.trainables._compress import (
     compressed_bytes,
-    compressed_copy,
     cubic_sparsity,
     ensure_prunable,
     final_bytes,
@@ -54,8 +52,16 @@ from budgetune.trainables._compress import (
     prune_to,
 )
 from budgetune.trainables._data import load_data
+from budgetune.trainables._evaluate import Evaluation
 from budgetune.trainables._models import FAMILIES, count_params
-from budgetune.trainables._report import GridCell, Report
+from budgetune.trainables._plan import (
+    BudgetPoint,
+    cooldown_start,
+    lr_at,
+    plan_points,
+    report_steps,
+)
+from budgetune.trainables._report import Report
 from budgetune.trainables._sharing import (
     is_shared,
     share_blocks,
@@ -63,10 +69,7 @@ from budgetune.trainables._sharing import (
     unshare_blocks,
 )
 
-FINAL_LR_RATIO = 0.1  # cosine decays to 10% of peak, as in Chinchilla
 GRAD_CLIP = 1.0
-GRID_SPARSITIES = (0.0, 0.5, 0.75, 0.9)
-GRID_BITS = (32, 8, 4)
 
 
 @dataclass(frozen=True)
@@ -86,46 +89,6 @@ class TrialConfig:
     main_line_flops: float | None = None
 
 
-def cooldown_start(total_steps: int, s: Schedule) -> int:
-    """WSD: the first step of the cooldown of a run of ``total_steps`` (at least one step)."""
-    return total_steps - max(1, round(s.cooldown_fraction * total_steps))
-
-
-def lr_at(step: int, total_steps: int, s: Schedule) -> float:
-    """The learning rate of ``step`` in a run of ``total_steps``.
-
-    cosine: linear warmup to ``s.lr``, then cosine decay to FINAL_LR_RATIO · lr at the last
-    step. wsd: linear warmup over ``s.warmup_steps`` (a count: the main line is the same for
-    every budget), ``s.lr`` held, then from ``cooldown_start`` the rate there times
-    1 − √t (or 1 − t), t = (step − start) / cooldown steps, Hägele et al. 2024's shape."""
-    if s.lr_schedule == "wsd":
-        start = cooldown_start(total_steps, s)
-        main = s.lr * min(1.0, (min(step, start) + 1) / max(1, s.warmup_steps))
-        if step < start:
-            return main
-        t = (step - start) / (total_steps - start)
-        return main * (1 - math.sqrt(t) if s.cooldown_shape == "1-sqrt" else 1 - t)
-    warmup = max(1, round(s.warmup_fraction * total_steps))
-    if step < warmup:
-        return s.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total_steps - 1 - warmup)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return s.lr * (FINAL_LR_RATIO + (1 - FINAL_LR_RATIO) * cosine)
-
-
-def report_steps(total_steps: int, flops_per_step: float, budget: float,
-                 fractions: tuple[float, ...], n_reports: int) -> list[int]:
-    even = tuple(k / n_reports for k in range(1, n_reports + 1)) if n_reports > 0 else ()
-    steps = {total_steps}
-    for frac in (*fractions, *even):
-        target = frac * budget  # the first step whose train_flops reaches it, exactly
-        step = math.ceil(target / flops_per_step)
-        if (step - 1) * flops_per_step >= target:
-            step -= 1
-        steps.add(min(total_steps, max(1, step)))
-    return sorted(steps)
-
-
 def _make_optimizer(model: torch.nn.Module, s: Schedule) -> torch.optim.AdamW:
     """AdamW with decoupled weight decay on matrices only (nanoGPT's grouping)."""
     params = list({id(p): p for p in model.parameters()}.values())
@@ -136,16 +99,7 @@ def _make_optimizer(model: torch.nn.Module, s: Schedule) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), eps=1e-8)
 
 
-@dataclass(frozen=True)
-class BudgetPoint:
-    """A WSD budget point of a trial: its budget, planned steps and cooldown's first step."""
-
-    budget_flops: float
-    steps: int
-    start: int
-
-
-class Trial:
+class Trial(Evaluation):
     """Train ``schedule`` for ``budget_flops``; iterate ``run()`` for its reports."""
 
     def __init__(self, schedule: Schedule, budget_flops: float,
@@ -158,7 +112,7 @@ class Trial:
         self.flops_per_step = _flops.flops_per_step(schedule)
         self.total_steps = _flops.plan_steps(schedule, self.budget_flops)
         self.wsd = schedule.lr_schedule == "wsd"
-        self.points = self._plan_points(config.points)
+        self.points = plan_points(schedule, self.budget_flops, config.points)
         if config.main_line_flops and not self.wsd:
             raise ValueError("A main line needs `lr_schedule = wsd`: a cosine run's switch is "
                              "placed on its own steps.")
@@ -218,22 +172,6 @@ class Trial:
     def trial_flops(self) -> float:
         """What this trial has trained: its main line and every branch."""
         return (self.step + self.branch_steps) * self.flops_per_step
-
-    def _plan_points(self, budgets: tuple[float, ...]) -> list[BudgetPoint]:
-        """The budget points below the trial's budget (WSD); its own budget ends the run."""
-        if budgets and not self.wsd:
-            raise ValueError("Budget points need `lr_schedule = wsd`: a cosine run anneals for "
-                             "its own budget only.")
-        points = {}
-        for budget in budgets:
-            budget = validate_budget(budget, "point")
-            if budget > self.budget_flops:
-                raise ValueError(f"The value of `point` is {budget:.4g} FLOPs, but must be <= "
-                                 f"the trial's budget ({self.budget_flops:.4g}).")
-            if budget < self.budget_flops:
-                steps = _flops.plan_steps(self.schedule, budget)
-                points[budget] = BudgetPoint(budget, steps, cooldown_start(steps, self.schedule))
-        return sorted(points.values(), key=lambda p: (p.start, p.budget_flops))
 
     def unshare_step(self, end: int) -> int:
         """Where a run ending at ``end`` unshares: the switch, or (WSD) its cooldown's start if
@@ -324,77 +262,6 @@ class Trial:
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
-
-    # -- evaluation and reports ------------------------------------------------------------
-
-    @torch.no_grad()
-    def token_losses(self, model: torch.nn.Module | None = None) -> torch.Tensor:
-        """The validation loss of every predicted token (nats, float64), charged to
-        ``eval_flops``."""
-        model = self.model if model is None else model
-        model.eval()
-        losses = []
-        for batch in self.valid:
-            batch = batch.to(self.device)
-            with self._autocast():
-                losses.append(self.family.loss(model, batch, reduction="none"))
-            self.eval_flops += batch.inputs.numel() * _flops.eval_flops_per_token(self.schedule)
-        return torch.cat(losses).double().cpu()
-
-    def evaluate(self, model: torch.nn.Module | None = None) -> float:
-        """Mean validation loss (nats per predicted token), charged to ``eval_flops``."""
-        return float(self.token_losses(model).mean())
-
-    def evaluate_compressed(self, sparsity: float, quant_bits: int) -> tuple[float, int]:
-        """(val loss, bytes) of the model as it stands, compressed to a target; the model
-        itself is untouched. One-shot pruning covers what gradual pruning has not reached."""
-        bits = 32 if self._is_as_is(sparsity, quant_bits) else quant_bits
-        return self.compressed_loss(sparsity, quant_bits), compressed_bytes(
-            self.model, self.blocks, sparsity, bits)
-
-    def compressed_diff_se(self, sparsity: float, quant_bits: int) -> float:
-        """The standard error of (this cell − the model as is), from their per-token
-        differences on the same validation tokens (0 for the model as is): the two losses are
-        measured paired, so their difference is far more precise than either loss alone."""
-        self.compressed_loss(sparsity, quant_bits)
-        key = "as is" if self._is_as_is(sparsity, quant_bits) else (sparsity, quant_bits)
-        return self._evaluated[key][3]
-
-    def _is_as_is(self, sparsity: float, quant_bits: int) -> bool:
-        """The model as it stands already is that compression: nothing to copy or quantize."""
-        return quant_bits == 32 and sparsity <= self.pruned_to
-
-    def compressed_loss(self, sparsity: float, quant_bits: int) -> float:
-        """The validation loss of ``evaluate_compressed``, evaluated once per step: the last
-        report and the grid share cells (the model as it is; the schedule's own compression),
-        and evaluation is the largest cost a short trial has besides training."""
-        as_is = self._is_as_is(sparsity, quant_bits)
-        if self._evaluated_at != self.step:  # the model has changed since
-            self._evaluated, self._evaluated_at = {}, self.step
-            self._as_is_losses = None
-        key = "as is" if as_is else (sparsity, quant_bits)
-        if key not in self._evaluated:
-            if self._as_is_losses is None:  # every cell is paired with the model as is
-                self._as_is_losses = self.token_losses()
-                self._evaluated["as is"] = (*_summary(self._as_is_losses), 0.0)
-        if key not in self._evaluated:
-            model = compressed_copy(self.model, self.family.blocks, sparsity, quant_bits)
-            losses = self.token_losses(model)
-            diff = losses - self._as_is_losses
-            self._evaluated[key] = (*_summary(losses), _summary(diff)[1])
-        return self._evaluated[key][0]
-
-    def grid(self) -> list[GridCell]:
-        """The final model at sparsity {0, .5, .75, .9} (those >= the trained target; one-shot
-        beyond it) × bits {32, 8, 4}, charged to ``eval_flops``."""
-        trained = self.schedule.prune_sparsity
-        cells = []
-        for sparsity in (x for x in GRID_SPARSITIES if x >= trained):
-            for bits in GRID_BITS:
-                loss, nbytes = self.evaluate_compressed(sparsity, bits)
-                cells.append(GridCell(sparsity, bits, loss, nbytes, sparsity > trained,
-                                      self.compressed_diff_se(sparsity, bits)))
-        return cells
 
     def report(self, point: BudgetPoint | None = None) -> Report:
         """The report of the model as it stands: a branch's budget point when ``point`` is
@@ -491,12 +358,6 @@ class Trial:
         self.points_done = [float(b) for b in state.get("points_done", [])]
         self._evaluated_at = -1  # another model now
         self._started = time.perf_counter()
-
-
-def _summary(losses: torch.Tensor) -> tuple[float, float, int]:
-    """(mean, its standard error std/√n, n) of per-token losses (n,)."""
-    n = losses.numel()
-    return float(losses.mean()), float(losses.std() / math.sqrt(n)), n
 
 
 def _pick_device(name: str) -> torch.device:

@@ -6,8 +6,7 @@ import math
 import pytest
 
 from budgetune.spaces import Schedule
-from budgetune.trainables import Trial, TrialConfig, lr_at
-from budgetune.trainables._trial import cooldown_start
+from budgetune.trainables import Trial, TrialConfig, cooldown_start, lr_at
 
 CONFIG = TrialConfig(eval_tokens=1024, n_reports=2)
 
