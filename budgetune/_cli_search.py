@@ -14,6 +14,7 @@ from budgetune.search._spec import (
     DEFAULT_BUDGETS,
     DEFAULT_MAX_MB,
     DEFAULT_REPEATS,
+    EMBEDDED_MAX_MB,
     EMBEDDED_REPEATS,
     SearchSpec,
     default_budgets,
@@ -31,19 +32,22 @@ def add_search_commands(sub) -> None:
     add("--space", default=d.space,
         help="quick, default, paper, or a .yaml/.toml space file (default %(default)s)")
     add("--budget", type=float, nargs="+", default=None,
-        help="training FLOPs per trial; one Tune experiment per budget (default "
+        help="training FLOPs budgets: each a budget point of every WSD trial, or under cosine "
+        "one Tune experiment per budget (default "
         f"{' '.join(f'{b:g}' for b in DEFAULT_BUDGETS)}, or for a space whose largest model "
         "needs more, three budgets 3x apart from the smallest that gives it 10 steps)")
-    add("--num-samples", type=int, default=d.num_samples,
+    add("--num-samples", type=int, default=None,
         help="trials per experiment: per budget under cosine, in all under wsd, where each "
-        "trial gives a point at every budget (default %(default)s)")
-    add("--lr-schedule", default=d.lr_schedule, choices=["cosine", "wsd"],
-        help="cosine: one Tune experiment per budget, cosine trials; wsd: one experiment for "
-        "all budgets, warmup-stable-decay trials planned for the largest that branch a "
-        "cooldown at every budget and ASHA rung, so ASHA compares annealed losses (default "
-        "%(default)s)")
-    add("--max-mb", type=float, default=DEFAULT_MAX_MB,
-        help="size limit of the compressed model, MB (default %(default)s)")
+        "trial gives a point at every budget (default 6 per budget: under wsd 6 × the number "
+        "of budgets)")
+    add("--lr-schedule", default="auto", choices=["auto", "cosine", "wsd"],
+        help="wsd: one Tune experiment for all budgets, warmup-stable-decay trials planned for "
+        "the largest that branch a cooldown at every budget and ASHA rung, so ASHA compares "
+        "annealed losses; cosine: one experiment per budget, cosine trials; auto: wsd for "
+        "several budgets, cosine for one (default %(default)s)")
+    add("--max-mb", type=float, default=None,
+        help=f"size limit of the compressed model, MB (default {EMBEDDED_MAX_MB:g} for the "
+        f"embedded default's `default` space, {DEFAULT_MAX_MB:g} for any other)")
     add("--no-size-limit", action="store_true",
         help="no --max-mb (default: off, the limit applies)")
     add("--max-total-flops", type=float, default=d.max_total_flops,
@@ -127,7 +131,8 @@ def _spec_from_args(args) -> SearchSpec:
     return SearchSpec(
         space=args.space, budgets=tuple(args.budget or default_budgets(args.space)),
         num_samples=args.num_samples,
-        max_mb=None if args.no_size_limit else args.max_mb,
+        max_mb=None if args.no_size_limit else (
+            "auto" if args.max_mb is None else args.max_mb),
         max_total_flops=args.max_total_flops, searcher=args.searcher,
         scheduler=args.scheduler, reduction_factor=args.reduction_factor,
         grace_fraction=args.grace_fraction, max_concurrent=args.max_concurrent,
@@ -148,6 +153,7 @@ def _saved_spec(args) -> SearchSpec:
     known = {f.name for f in fields(SearchSpec)}
     values = {k: v for k, v in saved.items() if k in known}
     values["budgets"] = tuple(values["budgets"])
+    values.setdefault("lr_schedule", "cosine")  # searches saved before WSD were all cosine
     values["address"] = args.address  # the cluster may have moved; the rest may not
     return SearchSpec(**values)
 

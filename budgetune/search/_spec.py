@@ -34,9 +34,11 @@ EMBEDDED_REPEATS = 1
 def default_repeats(space: str) -> int:
     """``--repeats`` when not given: EMBEDDED_REPEATS for the `default` space, else 0."""
     return EMBEDDED_REPEATS if space == "default" else DEFAULT_REPEATS
+SAMPLES_PER_BUDGET = 6  # default trials per budget (under wsd: × budgets, in one experiment)
 REPEAT_SEEDS = 2  # more seeds per repeated recipe: 3 in all with the search's own
 MIN_STEPS = 10  # what plan_steps asks of every schedule by default
-DEFAULT_MAX_MB = 3.0  # the embedded demo's size limit: d_model 128 must be compressed to fit
+DEFAULT_MAX_MB = 3.0  # --max-mb when not given, for every space but the embedded default's
+EMBEDDED_MAX_MB = 0.4  # the `default` space's: its d_model 64 must be compressed to fit
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,11 @@ class SearchSpec:
 
     space: str = "default"
     budgets: tuple[float, ...] = DEFAULT_BUDGETS
-    num_samples: int = 6  # trials per budget: the embedded demo's 3 × 6 take ~7 min on 2 cores
-    max_mb: float | None = DEFAULT_MAX_MB
+    # Trials per experiment: per budget under cosine, in all under wsd. None: 6 per budget
+    # (SAMPLES_PER_BUDGET; under wsd 6 × the number of budgets, in one experiment).
+    num_samples: int | None = None
+    # "auto": EMBEDDED_MAX_MB for the `default` space, else DEFAULT_MAX_MB (default_max_mb)
+    max_mb: float | str | None = "auto"
     max_total_flops: float | None = None  # search-wide cap on training FLOPs
     searcher: str = "tpe"  # tpe, random or grid
     scheduler: str = "asha"  # asha, or fifo (no early stopping: a baseline)
@@ -64,13 +69,21 @@ class SearchSpec:
     repeats: int = DEFAULT_REPEATS  # top recipes per budget retrained with 2 more seeds
     # cosine: one Tune experiment per budget, cosine trials. wsd: one experiment for all
     # budgets, WSD trials planned for the largest that branch a cooldown at every budget
-    # point (the budgets and ASHA's rungs), so ASHA decides on annealed losses.
-    lr_schedule: str = "cosine"
+    # point (the budgets and ASHA's rungs), so ASHA decides on annealed losses. auto: wsd for
+    # several budgets, cosine for one (resolved when the spec is made; search.json keeps it).
+    lr_schedule: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.lr_schedule not in LR_SCHEDULES:
+        if self.lr_schedule not in (*LR_SCHEDULES, "auto"):
             raise ValueError(f"The value of `lr_schedule` is {self.lr_schedule!r}, but must be "
-                             f"one of {list(LR_SCHEDULES)}.")
+                             f"one of {[*LR_SCHEDULES, 'auto']}.")
+        if self.lr_schedule == "auto":
+            object.__setattr__(self, "lr_schedule", auto_lr_schedule(self.budgets))
+        if self.max_mb == "auto":
+            object.__setattr__(self, "max_mb", default_max_mb(self.space))
+        if self.num_samples is None:
+            per_experiment = len(self.budgets) if self.lr_schedule == "wsd" else 1
+            object.__setattr__(self, "num_samples", SAMPLES_PER_BUDGET * per_experiment)
         self.load_space()  # a bad space fails here, before Ray starts
         for b in self.budgets:
             validate_budget(b)
@@ -161,6 +174,18 @@ class SearchSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def default_max_mb(space: str) -> float:
+    """``--max-mb`` when not given: EMBEDDED_MAX_MB for the `default` space, else
+    DEFAULT_MAX_MB."""
+    return EMBEDDED_MAX_MB if space == "default" else DEFAULT_MAX_MB
+
+
+def auto_lr_schedule(budgets: tuple[float, ...]) -> str:
+    """``--lr-schedule auto``: one WSD experiment for several budgets (every budget a point of
+    each trial's one main line), cosine for one budget (the same recipe, no main line)."""
+    return "wsd" if len(set(budgets)) > 1 else "cosine"
 
 
 def default_budgets(space: str) -> tuple[float, ...]:

@@ -22,15 +22,19 @@ QUICK = Space("quick", {
     "lr": Choice((1e-3, 3e-3)),
 })
 
-# default: the embedded demo, on the causal LM (it learns visibly within 1e12 FLOPs).
-# d_model 64 (0.1–0.2M non-embedding parameters) or 128 (0.4–0.8M), depth 2 or 4, 16 sequences
-# of 128 tokens: 4.8e9–1.8e10 FLOPs a step, so the smallest default budget (2e11) still gives
-# every schedule 11+ steps, and the whole demo fits in a few minutes on 2 cores.
-# With budgetune search's default 3 MB limit and fp32 embeddings (2.1 MB at d_model 128),
-# a wide model must be quantized to fit: the search trades size against compression.
+# default: the embedded demo, on the causal LM, made to bracket the compute-optimal size at its
+# budgets (2e11, 6e11, 1.8e12 FLOPs). With a 4096-token vocabulary the LM head (6·d·V FLOPs a
+# token) dominated, every extra parameter cost tokens, and the smallest model won at every
+# budget; with 1024 tokens and d_model 16–64 a WSD trial per size (depth 2, lr 3e-3, seed 0)
+# measured: at 6e11, d16 4.254 / d32 4.165 / d64 4.720; at 1.8e12, d16 4.086 / d32 3.772 /
+# d64 4.007 (nats): the optimum lies inside the sizes at both (at 2e11 d16 wins: 4.540).
+# 16 sequences of 128 tokens: 3.8e8–4.0e9 FLOPs a step, so the smallest budget still gives the
+# dearest schedule 49 steps. The embedded default's size limit is EMBEDDED_MAX_MB (0.4 MB):
+# d_model 64 (0.70–1.1 MB in fp32) fits only compressed, so the search trades size against
+# compression.
 DEFAULT = Space("default", {
-    "model": "gpt2", "d_model": Choice((64, 128)), "n_layers": Choice((2, 4)),
-    "n_heads": 2, "seq_len": 128, "batch_size": 16, "vocab_size": 4096,
+    "model": "gpt2", "d_model": Choice((16, 32, 64)), "n_layers": Choice((2, 4)),
+    "n_heads": 2, "seq_len": 128, "batch_size": 16, "vocab_size": 1024,
     "share_fraction": Choice((0.0, 0.1, 0.25)), "share_unit": 1,
     "prune_sparsity": Choice((0.0, 0.5, 0.75)), "quant_bits": Choice((32, 8, 4)),
     "lr": Choice((1e-3, 3e-3)),

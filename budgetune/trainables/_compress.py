@@ -11,12 +11,14 @@ counted in the size as such.
   live in ``torch.nn.utils.prune``'s forward pre-hooks, so every forward pass, after every
   optimizer step, sees masked weights, and pruned weights stay pruned.
 - Quantization: post-training, weight-only, with torchao's ``quantize_``: per-channel int8
-  (``Int8WeightOnlyConfig``) or group-wise int4, groups of 32 (``IntxWeightOnlyConfig``).
+  (``Int8WeightOnlyConfig``) or group-wise int4, groups of 32 (``IntxWeightOnlyConfig``; of 16
+  or fewer where a row is not a multiple of 32, ``int4_group``).
 
 The stated storage format behind ``compressed_bytes``, per block-stack weight matrix:
 non-zero values packed at ``quant_bits`` bits; when sparse, the mask as a packed bitmap (1 bit
-per weight); scales in fp32 (one per output row for int8, one per 32-weight group for int4;
-symmetric, so no zero points). Every other unique parameter is stored in fp32.
+per weight); scales in fp32 (one per output row for int8, one per group of 32 weights, or of
+``int4_group``, for int4; symmetric, so no zero points). Every other unique parameter is
+stored in fp32.
 """
 
 from __future__ import annotations
@@ -113,12 +115,20 @@ def compressed_copy(model: nn.Module, blocks_of, sparsity: float, quant_bits: in
         if prune.is_pruned(linear):
             prune.remove(linear, "weight")  # bake the mask into a plain weight
         targets.add(id(linear))
-    if quant_bits < 32:
-        config = (Int8WeightOnlyConfig() if quant_bits == 8 else
-                  IntxWeightOnlyConfig(weight_dtype=torch.int4,
-                                       granularity=PerGroup(INT4_GROUP_SIZE)))
-        quantize_(clone, config, filter_fn=lambda m, _: id(m) in targets)
+    if quant_bits == 8:
+        quantize_(clone, Int8WeightOnlyConfig(), filter_fn=lambda m, _: id(m) in targets)
+    elif quant_bits == 4:  # one pass per group size: a narrow model's rows are shorter than 32
+        for group in {int4_group(m.in_features) for m in block_linears(blocks)}:
+            config = IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(group))
+            quantize_(clone, config, filter_fn=lambda m, _, g=group: id(m) in targets
+                      and int4_group(m.in_features) == g)
     return clone
+
+
+def int4_group(in_features: int) -> int:
+    """The int4 group size of a matrix with rows of ``in_features``: INT4_GROUP_SIZE, or the
+    largest power of two below it that divides the row (16 at d_model 16 or 48)."""
+    return math.gcd(INT4_GROUP_SIZE, in_features)
 
 
 def compressed_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,
@@ -164,7 +174,7 @@ def matrix_bytes(shape: tuple[int, int], nonzeros: int, masked: bool, quant_bits
     if quant_bits == 8:
         scales = 4 * out_features
     elif quant_bits == 4:
-        scales = 4 * out_features * math.ceil(in_features / INT4_GROUP_SIZE)
+        scales = 4 * out_features * (in_features // int4_group(in_features))
     else:
         scales = 0
     return values + mask + scales

@@ -128,8 +128,8 @@ def test_a_quick_search_submitted_as_a_ray_job_completes(tmp_path):
 def test_the_flops_cap_stops_the_search_and_marks_the_trials_it_stopped(tmp_path):
     cap = 1.2 * BUDGET
     spec = SearchSpec(space="quick", budgets=(BUDGET, 3 * BUDGET), num_samples=6,
-                      max_mb=None, max_total_flops=cap, results=str(tmp_path), name="cap",
-                      eval_tokens=2048, max_concurrent=2)
+                      lr_schedule="cosine", max_mb=None, max_total_flops=cap,
+                      results=str(tmp_path), name="cap", eval_tokens=2048, max_concurrent=2)
     lines = []
     run_search(spec, progress=lines.append)
     trials = read_table(spec.folder(), "trials")

@@ -34,6 +34,24 @@ def test_a_retry_from_a_checkpoint_keeps_the_lost_work_counted():
     assert ledger.spent == 100.0 and ledger.reached()
 
 
+def test_a_wsd_trial_is_charged_its_branches_and_a_retry_keeps_them():
+    """A WSD trial's results carry ``trial_flops`` (main line and every cooldown branch); a
+    point's ``train_flops`` is what its standalone run spends, far less. The ledger charges
+    trial_flops, and a retry from a checkpoint keeps the branches trained since counted."""
+    ledger = FlopsLedger(cap=None)
+    point = {"train_flops": 100.0, "trial_flops": 100.0, "run_id": "r1", "restored_flops": 0}
+    ledger.observe("wsd", "t", point)  # the point at budget 100: its branch cost 20 more
+    ledger.observe("wsd", "t", {**point, "train_flops": 80.0, "trial_flops": 120.0})
+    assert ledger.spent == 120.0
+    # main line reported at 200 (checkpoint), a point at 300 branched, then killed at 360
+    ledger.observe("wsd", "t", {**point, "train_flops": 200.0, "trial_flops": 220.0})
+    ledger.observe("wsd", "t", {**point, "train_flops": 300.0, "trial_flops": 360.0})
+    # retried from the checkpoint at trial_flops 220: the 140 trained since are trained again
+    retry = {"train_flops": 300.0, "trial_flops": 360.0, "run_id": "r2",
+             "restored_flops": 220.0}
+    assert ledger.observe("wsd", "t", retry) == 140.0 + 360.0
+
+
 def test_a_resume_starts_from_every_trial_in_the_table_this_experiment_too():
     ledger = FlopsLedger(cap=None)
     ledger.load(pd.DataFrame({"experiment": ["a", "b", "b"], "trial_id": ["1", "2", "3"],

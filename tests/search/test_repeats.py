@@ -17,13 +17,18 @@ from budgetune.spaces import Schedule
 BUDGET = 3e10
 
 
-def test_the_dry_run_counts_the_repeats():
-    spec = SearchSpec(space="quick", budgets=(BUDGET, 9e10), num_samples=3, max_mb=None)
+@pytest.mark.parametrize("lr_schedule", ["cosine", "wsd"])
+def test_the_dry_run_counts_the_repeats(lr_schedule):
+    spec = SearchSpec(space="quick", budgets=(BUDGET, 9e10), num_samples=3, max_mb=None,
+                      lr_schedule=lr_schedule)
     plain, repeated = plan_search(spec), plan_search(dataclasses.replace(spec, repeats=2))
     for a, b in zip(plain.budgets, repeated.budgets):
         assert b.repeat_trials == 4  # 2 recipes × 2 more seeds
-        assert b.expected_flops == pytest.approx(a.expected_flops + 4 * a.budget)
-        assert b.worst_flops == pytest.approx(a.worst_flops + 4 * a.budget)
+        # cosine: a row per budget; wsd: one row, repeats at every budget of the search
+        retrained = 4 * (a.budget if lr_schedule == "cosine" else sum(spec.budgets))
+        assert b.expected_flops == pytest.approx(a.expected_flops + retrained)
+        assert b.worst_flops == pytest.approx(a.worst_flops + retrained)
+    assert len(plain.budgets) == (2 if lr_schedule == "cosine" else 1)
     assert repeated.wall_s > plain.wall_s
 
 

@@ -132,3 +132,39 @@ def test_a_search_begun_by_0_1_keeps_its_rows_id_when_resumed(tmp_path):
     old = tmp_path / "v1"
     shutil.copytree(Path(__file__).parents[1] / "data" / "results_v1", old)
     assert search_id_of(old) == "schema1:v1"  # not a new id beside its 0.1 rows
+
+
+def test_several_budgets_default_to_one_wsd_search_and_one_budget_to_cosine():
+    many = SearchSpec(space="quick", budgets=(1e11, 3e11))
+    one = SearchSpec(space="quick", budgets=(1e11,))
+    assert (many.lr_schedule, many.num_samples) == ("wsd", 12)  # 6 per budget, one experiment
+    assert (one.lr_schedule, one.num_samples) == ("cosine", 6)
+    forced = SearchSpec(space="quick", budgets=(1e11, 3e11), lr_schedule="cosine")
+    assert (forced.lr_schedule, forced.num_samples) == ("cosine", 6)  # per budget
+    assert many.experiment(1e11) == many.experiment(3e11) == "wsd-3e+11"
+    # the size limit: the embedded default's own, any other space the general one
+    assert SearchSpec().max_mb == 0.4 and SearchSpec().lr_schedule == "wsd"
+    assert many.max_mb == 3.0
+    args = build_parser().parse_args(["search"])
+    from budgetune._cli_search import _spec_from_args
+
+    spec = _spec_from_args(args)
+    assert (spec.space, spec.lr_schedule, spec.num_samples, spec.max_mb, spec.repeats) == (
+        "default", "wsd", 18, 0.4, 1)
+
+
+def test_a_search_saved_before_wsd_resumes_as_the_cosine_search_it_was(tmp_path):
+    """search.json of budgetune 0.2 has no lr_schedule: its trials were cosine, one
+    experiment per budget; --resume must not turn it into a WSD search."""
+    from budgetune._cli_search import _saved_spec
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    saved = SearchSpec(space="quick", budgets=(1e11, 3e11), lr_schedule="cosine").to_dict()
+    del saved["lr_schedule"]
+    (folder / "search.json").write_text(json.dumps(saved))
+    args = build_parser().parse_args(["search", "--resume", "--results", str(tmp_path),
+                                      "--name", "old"])
+    spec = _saved_spec(args)
+    assert spec.lr_schedule == "cosine" and spec.num_samples == 6
+    assert spec.experiment(1e11) == "budget-1e+11"

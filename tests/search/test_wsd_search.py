@@ -104,3 +104,24 @@ def test_asha_decides_on_the_annealed_point_not_the_main_line():
             == TrialScheduler.CONTINUE
     assert scheduler.on_trial_result(None, a, point(5.0)) == TrialScheduler.CONTINUE
     assert scheduler.on_trial_result(None, b, point(5.3)) == TrialScheduler.STOP
+
+
+@pytest.mark.slow  # a real WSD search stopped by the cap: ~30 s
+def test_the_cap_charges_every_branch_of_a_wsd_trial(tmp_path):
+    """One trial at a time: the first, done, trained 3e11 on its main line and 0.2e11 in the
+    cooldown of its 1e11 point. A cap of 3.1e11 is spent only if the branch is charged; were
+    the main line alone counted, a second trial would start and train past its 1e11 point."""
+    budgets = (1e11, 3e11)
+    spec = SearchSpec(space="quick", budgets=budgets, num_samples=3, max_mb=None,
+                      scheduler="fifo", max_concurrent=1, max_total_flops=3.1e11,
+                      results=str(tmp_path), name="cap", eval_tokens=1024, lr_schedule="wsd")
+    lines = []
+    run_search(spec, progress=lines.append)
+    trials = read_table(spec.folder(), "trials")
+    reports = read_table(spec.folder(), "reports")
+    first = trials.sort_values("trial_id").iloc[0]
+    assert first["status"] == "done" and first["spent_flops"] > first["train_flops"]
+    trained = reports.groupby("trial_id")["spent_flops"].max()
+    assert (trained > 0).sum() == 1, trained  # no second trial reported anything
+    assert trials["spent_flops"].sum() == pytest.approx(first["spent_flops"])
+    assert first["spent_flops"] >= spec.max_total_flops

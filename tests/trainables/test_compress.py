@@ -277,3 +277,27 @@ def test_a_shared_trial_is_judged_on_its_final_unshared_size_from_the_first_repo
     metrics = trial_metrics(trial, first, limit)
     assert not metrics["feasible"] and metrics["objective"] > first.unigram_loss
     assert trial_metrics(trial, first, trial.final_bytes)["feasible"]
+
+
+@pytest.mark.parametrize("d_model", [16, 48])
+def test_int4_of_a_width_that_is_no_multiple_of_32_uses_smaller_groups(tmp_path, d_model):
+    """Rows of 16 or 48 weights cannot be cut into groups of 32 (torchao refuses, and every
+    trial of such a width crashed at its compression grid): they take groups of 16, and the
+    stated size and the decoded loss still hold."""
+    from budgetune.spaces import Schedule
+    from budgetune.trainables import flops_per_step
+
+    s = Schedule(model="gpt2", d_model=d_model, n_layers=1, n_heads=2, seq_len=32,
+                 batch_size=4, lr=3e-3, quant_bits=4)
+    trial = Trial(s, 20 * flops_per_step(s), TrialConfig(eval_tokens=1024, n_reports=1))
+    list(trial.run())
+    assert {(c.sparsity, c.quant_bits) for c in trial.grid()} >= {(0.0, 4)}
+    loss = trial.compressed_loss(0.0, 4)
+    stated = compressed_bytes(trial.model, trial.blocks, 0.0, 4)
+    path = tmp_path / "model.safetensors"
+    tensors = _stated_tensors(trial, 0.0, 4)
+    save_file(tensors, str(path))
+    assert path.stat().st_size == pytest.approx(stated, rel=0.05)
+    assert tensors["m0.scale"].numel() == 3 * d_model * (d_model // 16)  # c_attn: 16 a group
+    decoded = _decoded_model(trial, load_file(str(path)), 4)
+    assert trial.evaluate(decoded) == pytest.approx(loss, abs=1e-5)
