@@ -128,6 +128,9 @@ def _add_setting(parser, flag: str, **kwargs) -> None:
 
 
 def _spec_from_args(args) -> SearchSpec:
+    if args.no_size_limit and args.max_mb is not None:
+        raise ValueError(f"--no-size-limit and --max-mb {args.max_mb:g} contradict each other; "
+                         "give one of them.")
     return SearchSpec(
         space=args.space, budgets=tuple(args.budget or default_budgets(args.space)),
         num_samples=args.num_samples,
@@ -155,6 +158,8 @@ def _saved_spec(args) -> SearchSpec:
     values["budgets"] = tuple(values["budgets"])
     values.setdefault("lr_schedule", "cosine")  # searches saved before WSD were all cosine
     values["address"] = args.address  # the cluster may have moved; the rest may not
+    # where it was found, not where it was first written: a moved folder, another directory
+    values["results"], values["name"] = args.results, args.name
     return SearchSpec(**values)
 
 

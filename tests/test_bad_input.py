@@ -125,7 +125,7 @@ flag_values = st.one_of(numbers.map(str), st.text(max_size=8))
 SEARCH_FLAGS = ["--budget", "--num-samples", "--max-mb", "--max-total-flops",
                 "--reduction-factor", "--grace-fraction", "--max-concurrent",
                 "--cpus-per-trial", "--gpus-per-trial", "--seed", "--space", "--name",
-                "--searcher", "--scheduler", "--eval-tokens", "--repeats"]
+                "--searcher", "--scheduler", "--eval-tokens", "--repeats", "--lr-schedule"]
 
 
 @SETTINGS

@@ -25,6 +25,9 @@ class ExperimentStatus:
     counts: dict[str, int]  # trials per status: running, done, stopped, error
     stop_reasons: dict[str, int]
     train_flops: float  # spent so far, cooldown branches included (spent_flops)
+    # (budget, trials with a budget point there), ascending: under WSD one experiment has
+    # points at every budget; a cosine experiment, at its own
+    points: tuple[tuple[float, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,16 @@ def saved_size_limit(root: str | Path, name: str | None = None) -> tuple[float |
     return float(limits[0]) * 1e6, SEARCH_LIMIT
 
 
-def _experiment_status(name: str, trials) -> ExperimentStatus:
+def _experiment_status(name: str, trials, reports) -> ExperimentStatus:
     mine = trials[trials["experiment"] == name]
     spent = mine["spent_flops"].fillna(mine["train_flops"])
+    points = reports[(reports["experiment"] == name) & reports["point"].astype(bool)]
+    counts = points.groupby("budget_flops")["trial_id"].nunique()
     return ExperimentStatus(
         name, float(mine["budget_flops"].iloc[0]) if len(mine) else math.nan,
         mine["status"].value_counts().to_dict(),
-        mine["stop_reason"].dropna().value_counts().to_dict(), float(spent.sum()))
+        mine["stop_reason"].dropna().value_counts().to_dict(), float(spent.sum()),
+        tuple((float(b), int(n)) for b, n in counts.items()))
 
 
 def _none(budget: float, model: str | None, reason: str) -> BudgetBest:
@@ -138,7 +144,8 @@ def search_status(root: str | Path, name: str | None = None) -> list[SearchStatu
             results.reports["point"].astype(bool), "budget_flops"]))
         out.append(SearchStatus(folder.name, folder, spec, max_bytes,
                                 describe_limit(max_bytes, source),
-                                [_experiment_status(e, trials) for e in names],
+                                [_experiment_status(e, trials, results.reports)
+                                 for e in names],
                                 budget_best(results, budgets, max_bytes)))
     return out
 
@@ -172,6 +179,9 @@ def format_status(statuses: list[SearchStatus]) -> str:
             lines.append(f"  {e.experiment:<18} {c.get('running', 0):>7} {c.get('done', 0):>5} "
                          f"{c.get('stopped', 0):>7} {c.get('error', 0):>5} "
                          f"{e.train_flops:>9.3g}")
+            if len(e.points) > 1:  # a WSD experiment: its budget points, budget by budget
+                lines.append("    budget points: " + ", ".join(
+                    f"{b:.3g} ×{n}" for b, n in e.points))
         lines.append(f"best so far per budget (budget points, val_loss_compressed; size limit "
                      f"{st.size_limit}):")
         lines.append(BEST_HEADER)

@@ -1,8 +1,9 @@
 """The search: Tune experiments with ASHA on the FLOPs axis, Optuna proposing.
 
-Under ``--lr-schedule wsd``, one experiment serves every budget: its trials are planned for
-the largest and branch a cooldown at each budget point (the budgets and ASHA's rungs, grace =
-the smallest budget), reporting to Tune only there. Under cosine, for each budget, in order:
+With several budgets (``--lr-schedule auto``, the default, or ``wsd``), one experiment serves
+every budget: its trials are planned for the largest and branch a cooldown at each budget point
+(the budgets and ASHA's rungs, grace = the smallest budget), reporting to Tune only there.
+Under cosine (one budget, or ``--lr-schedule cosine``), for each budget, in order:
 
 1. a ``Tuner`` over the function trainable, with ``ASHAScheduler(time_attr="train_flops",
    max_t=budget, grace_period, reduction_factor)`` (η = 3 and grace = budget/9 by default:

@@ -25,8 +25,9 @@ from budgetune.spaces._space import replace_dims
 
 DEFAULT_BUDGETS = (2e11, 6e11, 1.8e12)  # the embedded demo: three budgets 3× apart
 # The embedded default (the `default` space) repeats its winner per budget with 2 more seeds:
-# measured 7 min 21 s on 2 cores with them (3 min 28 s without), within its 8 minutes. Other
-# spaces do not unless asked: one repeat triples the cost of a budget's winner.
+# its whole run (one WSD experiment of 18 trials, then the repeats) measured 7.5 min on 2 cores
+# (448.7 s, BENCHMARKS.md), within its 8 minutes. Other spaces do not unless asked: one repeat
+# triples the cost of a budget's winner.
 DEFAULT_REPEATS = 0
 EMBEDDED_REPEATS = 1
 
@@ -34,6 +35,8 @@ EMBEDDED_REPEATS = 1
 def default_repeats(space: str) -> int:
     """``--repeats`` when not given: EMBEDDED_REPEATS for the `default` space, else 0."""
     return EMBEDDED_REPEATS if space == "default" else DEFAULT_REPEATS
+
+
 SAMPLES_PER_BUDGET = 6  # default trials per budget (under wsd: × budgets, in one experiment)
 REPEAT_SEEDS = 2  # more seeds per repeated recipe: 3 in all with the search's own
 MIN_STEPS = 10  # what plan_steps asks of every schedule by default
@@ -43,7 +46,11 @@ EMBEDDED_MAX_MB = 0.4  # the `default` space's: its d_model 64 must be compresse
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """Everything a search needs; the command line maps onto it flag by flag."""
+    """Everything a search needs; the command line maps onto it flag by flag.
+
+    ``lr_schedule="auto"``, ``num_samples=None`` and ``max_mb="auto"`` are resolved when the
+    spec is made (from the budgets and the space) and kept resolved: ``dataclasses.replace``
+    of another space or budgets keeps them as they were; give them again, or "auto"."""
 
     space: str = "default"
     budgets: tuple[float, ...] = DEFAULT_BUDGETS
@@ -81,6 +88,10 @@ class SearchSpec:
             object.__setattr__(self, "lr_schedule", auto_lr_schedule(self.budgets))
         if self.max_mb == "auto":
             object.__setattr__(self, "max_mb", default_max_mb(self.space))
+        if isinstance(self.max_mb, str) or isinstance(self.num_samples, str):
+            raise ValueError(f"The values of `max_mb` and `num_samples` are {self.max_mb!r} and "
+                             f"{self.num_samples!r}, but must be numbers (max_mb may be "
+                             "'auto' or None).")
         if self.num_samples is None:
             per_experiment = len(self.budgets) if self.lr_schedule == "wsd" else 1
             object.__setattr__(self, "num_samples", SAMPLES_PER_BUDGET * per_experiment)

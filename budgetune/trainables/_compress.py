@@ -11,8 +11,8 @@ counted in the size as such.
   live in ``torch.nn.utils.prune``'s forward pre-hooks, so every forward pass, after every
   optimizer step, sees masked weights, and pruned weights stay pruned.
 - Quantization: post-training, weight-only, with torchao's ``quantize_``: per-channel int8
-  (``Int8WeightOnlyConfig``) or group-wise int4, groups of 32 (``IntxWeightOnlyConfig``; of 16
-  or fewer where a row is not a multiple of 32, ``int4_group``).
+  (``Int8WeightOnlyConfig``) or group-wise int4, groups of 32 (``IntxWeightOnlyConfig``; of
+  the row's largest divisor up to 32 where a row is not a multiple of 32, ``int4_group``).
 
 The stated storage format behind ``compressed_bytes``, per block-stack weight matrix:
 non-zero values packed at ``quant_bits`` bits; when sparse, the mask as a packed bitmap (1 bit
@@ -126,9 +126,12 @@ def compressed_copy(model: nn.Module, blocks_of, sparsity: float, quant_bits: in
 
 
 def int4_group(in_features: int) -> int:
-    """The int4 group size of a matrix with rows of ``in_features``: INT4_GROUP_SIZE, or the
-    largest power of two below it that divides the row (16 at d_model 16 or 48)."""
-    return math.gcd(INT4_GROUP_SIZE, in_features)
+    """The int4 group size of a matrix with rows of ``in_features``: the largest divisor of
+    the row up to INT4_GROUP_SIZE (32; 16 at d_model 16, 24 at 48, 11 at 33), or the whole row
+    where no divisor but 1 is (a prime width above 32: one scale per row, not per weight)."""
+    group = next(g for g in range(min(INT4_GROUP_SIZE, in_features), 0, -1)
+                 if in_features % g == 0)
+    return in_features if group == 1 else group
 
 
 def compressed_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,

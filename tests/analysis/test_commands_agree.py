@@ -15,7 +15,7 @@ from tests.analysis.synthetic import hand_made_rows, write
 @pytest.fixture
 def search(tmp_path):
     """A search run with --max-mb 1.5: the large model wins only compressed to 4 bits."""
-    spec = SearchSpec(space="quick", budgets=(1e12, 1e13), max_mb=1.5,
+    spec = SearchSpec(space="quick", budgets=(1e12, 1e13), max_mb=1.5, lr_schedule="cosine",
                       results=str(tmp_path), name="demo")
     write(tmp_path, "demo", *hand_made_rows())
     (tmp_path / "demo" / SPEC_FILE).write_text(json.dumps(spec.to_dict()))

@@ -168,3 +168,24 @@ def test_a_search_saved_before_wsd_resumes_as_the_cosine_search_it_was(tmp_path)
     spec = _saved_spec(args)
     assert spec.lr_schedule == "cosine" and spec.num_samples == 6
     assert spec.experiment(1e11) == "budget-1e+11"
+
+
+def test_resume_continues_the_search_where_it_was_found_not_where_it_was_first_written(
+        tmp_path):
+    from budgetune._cli_search import _saved_spec
+
+    first = SearchSpec(space="quick", budgets=(1e11,), results="/elsewhere", name="first")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "search.json").write_text(json.dumps(first.to_dict()))
+    args = build_parser().parse_args(["search", "--resume", "--results", str(tmp_path),
+                                      "--name", "moved"])
+    spec = _saved_spec(args)
+    assert spec.folder() == moved and spec.budgets == (1e11,)
+
+
+def test_no_size_limit_and_a_size_limit_together_are_refused_in_one_line(tmp_path):
+    code, stderr = _cli("search", "--no-size-limit", "--max-mb", "2", "--dry-run",
+                        "--results", str(tmp_path))
+    _assert_one_line_refusal(code, stderr)
+    assert "--no-size-limit and --max-mb 2 contradict" in stderr

@@ -5,6 +5,7 @@ for each trial that reached it, ASHA deciding on points, spent FLOPs counting th
 import pytest
 
 from budgetune.analysis import best_schedule, load_results, search_status
+from budgetune.analysis._status import format_status
 from budgetune.flops import flops_per_step
 from budgetune.results import read_table
 from budgetune.search import SearchSpec, run_search
@@ -62,6 +63,11 @@ def test_spent_flops_count_every_branch_and_the_status_adds_them_up(wsd_search):
     assert (reports["spent_flops"] >= reports["train_flops"]).all()
     status = search_status(spec.results, spec.name)[0]
     assert [e.experiment for e in status.experiments] == ["wsd-3e+11"]
+    (experiment,) = status.experiments  # every trial has its first point; fewer go further
+    assert [b for b, _ in experiment.points] == list(BUDGETS)
+    assert experiment.points[0][1] == 5 >= experiment.points[1][1] >= experiment.points[2][1]
+    assert f"budget points: 1e+11 ×5, 2e+11 ×{experiment.points[1][1]}" in format_status(
+        [status])
     assert status.train_flops == pytest.approx(trials["spent_flops"].sum())
     assert [b.budget_flops for b in status.best] == list(BUDGETS)
 

@@ -279,15 +279,19 @@ def test_a_shared_trial_is_judged_on_its_final_unshared_size_from_the_first_repo
     assert trial_metrics(trial, first, trial.final_bytes)["feasible"]
 
 
-@pytest.mark.parametrize("d_model", [16, 48])
-def test_int4_of_a_width_that_is_no_multiple_of_32_uses_smaller_groups(tmp_path, d_model):
-    """Rows of 16 or 48 weights cannot be cut into groups of 32 (torchao refuses, and every
-    trial of such a width crashed at its compression grid): they take groups of 16, and the
-    stated size and the decoded loss still hold."""
+@pytest.mark.parametrize("d_model, n_heads, group", [(16, 2, 16), (48, 2, 24), (33, 3, 11),
+                                                    (37, 1, 37)])
+def test_int4_of_a_width_that_is_no_multiple_of_32_uses_smaller_groups(tmp_path, d_model,
+                                                                       n_heads, group):
+    """Rows of 16, 48, 33 or 37 weights cannot be cut into groups of 32 (torchao refuses, and
+    every trial of such a width crashed at its compression grid): they take the row's largest
+    divisor up to 32 (a prime row: one group), and the stated size and decoded loss hold."""
     from budgetune.spaces import Schedule
     from budgetune.trainables import flops_per_step
+    from budgetune.trainables._compress import int4_group
 
-    s = Schedule(model="gpt2", d_model=d_model, n_layers=1, n_heads=2, seq_len=32,
+    assert int4_group(d_model) == group and int4_group(4 * d_model) <= 32
+    s = Schedule(model="gpt2", d_model=d_model, n_layers=1, n_heads=n_heads, seq_len=32,
                  batch_size=4, lr=3e-3, quant_bits=4)
     trial = Trial(s, 20 * flops_per_step(s), TrialConfig(eval_tokens=1024, n_reports=1))
     list(trial.run())
@@ -298,6 +302,6 @@ def test_int4_of_a_width_that_is_no_multiple_of_32_uses_smaller_groups(tmp_path,
     tensors = _stated_tensors(trial, 0.0, 4)
     save_file(tensors, str(path))
     assert path.stat().st_size == pytest.approx(stated, rel=0.05)
-    assert tensors["m0.scale"].numel() == 3 * d_model * (d_model // 16)  # c_attn: 16 a group
+    assert tensors["m0.scale"].numel() == 3 * d_model * (d_model // group)  # c_attn's groups
     decoded = _decoded_model(trial, load_file(str(path)), 4)
     assert trial.evaluate(decoded) == pytest.approx(loss, abs=1e-5)
