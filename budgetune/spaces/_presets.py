@@ -25,9 +25,10 @@ QUICK = Space("quick", {
 # default: the embedded demo, on the causal LM, made to bracket the compute-optimal size at its
 # budgets (2e11, 6e11, 1.8e12 FLOPs). With a 4096-token vocabulary the LM head (6·d·V FLOPs a
 # token) dominated, every extra parameter cost tokens, and the smallest model won at every
-# budget; with 1024 tokens and d_model 16–64 a WSD trial per size (depth 2, lr 3e-3, seed 0)
-# measured: at 6e11, d16 4.254 / d32 4.165 / d64 4.720; at 1.8e12, d16 4.086 / d32 3.772 /
-# d64 4.007 (nats): the optimum lies inside the sizes at both (at 2e11 d16 wins: 4.540).
+# budget. With 1024 tokens, benchmarks/default_bracket.py (a WSD grid of the widths at depth 2,
+# dense, lr 3e-3) measured at 6e11: d16 4.254 / d32 4.165 / d64 4.720 nats, and at 1.8e12:
+# 4.086 / 3.772 / 4.007: the IsoFLOP vertex lies inside these sizes at both (at 2e11 d16 wins,
+# 4.540; adding d_model 8 brackets that one too, at the cost of slow, tiny trials).
 # 16 sequences of 128 tokens: 3.8e8–4.0e9 FLOPs a step, so the smallest budget still gives the
 # dearest schedule 49 steps. The embedded default's size limit is EMBEDDED_MAX_MB (0.4 MB):
 # d_model 64 (0.70–1.1 MB in fp32) fits only compressed, so the search trades size against
