@@ -49,12 +49,12 @@ def _table(budget: float) -> tuple[dict[tuple, float], float]:
         space = Path(root, "training.yaml")
         space.write_text(yaml.safe_dump(TRAINING))
         spec = SearchSpec(space=str(space), budgets=(budget,), searcher="grid",
-                          scheduler="fifo", max_mb=None, results=root, name="grid",
+                          scheduler="fifo", max_mb=None, results=root, name="training",
                           eval_tokens=8192)
         t0 = time.perf_counter()
         run_search(spec, progress=lambda line: print(line, file=sys.stderr, flush=True))
         wall = time.perf_counter() - t0
-        results = load_results(root, "grid")
+        results = load_results(root, "training")
     trials, grid = results.trials, results.grid
     cells = grid.merge(trials[["trial_id", *KEY[:-1]]], on="trial_id")
     trained = cells[~cells["one_shot"].astype(bool)]  # at the trained sparsity

@@ -135,8 +135,9 @@ def search_status(root: str | Path, name: str | None = None) -> list[SearchStatu
         spec = read_search_spec(folder)
         trials = read_table(folder, "trials")
         results = Results(read_table(folder, "reports"), trials, read_table(folder, "grid"))
-        names = sorted(set(trials["experiment"]), key=lambda e: trials.loc[
-            trials["experiment"] == e, "budget_flops"].iloc[0])
+        # by budget, then the search's own experiment before its repeats, then by name
+        names = sorted(set(trials["experiment"]), key=lambda e: (trials.loc[
+            trials["experiment"] == e, "budget_flops"].iloc[0], e.startswith("repeats"), e))
         max_mb = (spec or {}).get("max_mb")
         max_bytes = None if max_mb is None else float(max_mb) * 1e6
         source = SEARCH_LIMIT if max_mb is not None else NO_SEARCH_LIMIT if spec else NO_SPEC
@@ -179,7 +180,7 @@ def format_status(statuses: list[SearchStatus]) -> str:
             lines.append(f"  {e.experiment:<18} {c.get('running', 0):>7} {c.get('done', 0):>5} "
                          f"{c.get('stopped', 0):>7} {c.get('error', 0):>5} "
                          f"{e.train_flops:>9.3g}")
-            if len(e.points) > 1:  # a WSD experiment: its budget points, budget by budget
+            if any(b != e.budget_flops for b, _ in e.points):  # WSD: points at every budget
                 lines.append("    budget points: " + ", ".join(
                     f"{b:.3g} ×{n}" for b, n in e.points))
         lines.append(f"best so far per budget (budget points, val_loss_compressed; size limit "

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from budgetune.flops import flops_per_step
+from budgetune.results import TABLES
 from budgetune.search._trainable import asha_rungs
 from budgetune.spaces import (
     LR_SCHEDULES,
@@ -125,6 +126,9 @@ class SearchSpec:
             ("repeats", self.repeats, self.repeats >= 0, ">= 0"),
             ("name", self.name, bool(self.name) and "/" not in self.name and
              not self.name.startswith("."), "a plain folder name"),
+            # a search folder named like a table makes its parent read as one search
+            ("name", self.name, self.name not in TABLES,
+             f"none of the tables' names {list(TABLES)}"),
         ]
         for name, value, ok, must in checks:
             if not ok:

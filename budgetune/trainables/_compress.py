@@ -33,6 +33,7 @@ from torch.nn.utils import prune
 from budgetune.trainables._models import quiet_torchao_import
 
 INT4_GROUP_SIZE = 32
+MIN_INT4_GROUP = 8  # smaller groups: the whole row is one group (int4_group)
 PRUNE_RAMP = 0.8  # sparsity reaches its target after 80% of the pruning window
 PRUNE_UPDATES = 20  # mask updates over the ramp
 
@@ -128,10 +129,11 @@ def compressed_copy(model: nn.Module, blocks_of, sparsity: float, quant_bits: in
 def int4_group(in_features: int) -> int:
     """The int4 group size of a matrix with rows of ``in_features``: the largest divisor of
     the row up to INT4_GROUP_SIZE (32; 16 at d_model 16, 24 at 48, 11 at 33), or the whole row
-    where no divisor but 1 is (a prime width above 32: one scale per row, not per weight)."""
+    where that divisor is below MIN_INT4_GROUP (74 = 2·37: an fp32 scale for every 2 weights
+    would make int4 larger than int8; the whole row has one scale)."""
     group = next(g for g in range(min(INT4_GROUP_SIZE, in_features), 0, -1)
                  if in_features % g == 0)
-    return in_features if group == 1 else group
+    return group if group >= MIN_INT4_GROUP else in_features
 
 
 def compressed_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,

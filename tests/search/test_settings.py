@@ -189,3 +189,12 @@ def test_no_size_limit_and_a_size_limit_together_are_refused_in_one_line(tmp_pat
                         "--results", str(tmp_path))
     _assert_one_line_refusal(code, stderr)
     assert "--no-size-limit and --max-mb 2 contradict" in stderr
+
+
+@pytest.mark.parametrize("name", ["grid", "reports", "trials"])
+def test_a_search_named_like_a_table_is_refused_in_one_line(name, tmp_path):
+    """A folder results/grid made results/ itself read as one search: load_results(root,
+    "grid") then found no search of that name."""
+    code, stderr = _cli("search", "--name", name, "--dry-run", "--results", str(tmp_path))
+    _assert_one_line_refusal(code, stderr)
+    assert f"`name` is {name!r}" in stderr and "tables' names" in stderr
