@@ -87,16 +87,24 @@ def saved_size_limit(root: str | Path, name: str | None = None) -> tuple[float |
     return float(limits[0]) * 1e6, SEARCH_LIMIT
 
 
-def _experiment_status(name: str, trials, reports) -> ExperimentStatus:
+def _point_counts(reports) -> dict[str, tuple[tuple[float, int], ...]]:
+    """experiment -> (budget, trials with a budget point there), ascending."""
+    points = reports[reports["point"].astype(bool)]
+    counts = points.groupby(["experiment", "budget_flops"])["trial_id"].nunique()
+    out: dict[str, list[tuple[float, int]]] = {}
+    for (experiment, budget), n in counts.items():
+        out.setdefault(experiment, []).append((float(budget), int(n)))
+    return {e: tuple(v) for e, v in out.items()}
+
+
+def _experiment_status(name: str, trials, points: tuple[tuple[float, int], ...]
+                       ) -> ExperimentStatus:
     mine = trials[trials["experiment"] == name]
     spent = mine["spent_flops"].fillna(mine["train_flops"])
-    points = reports[(reports["experiment"] == name) & reports["point"].astype(bool)]
-    counts = points.groupby("budget_flops")["trial_id"].nunique()
     return ExperimentStatus(
         name, float(mine["budget_flops"].iloc[0]) if len(mine) else math.nan,
         mine["status"].value_counts().to_dict(),
-        mine["stop_reason"].dropna().value_counts().to_dict(), float(spent.sum()),
-        tuple((float(b), int(n)) for b, n in counts.items()))
+        mine["stop_reason"].dropna().value_counts().to_dict(), float(spent.sum()), points)
 
 
 def _none(budget: float, model: str | None, reason: str) -> BudgetBest:
@@ -138,6 +146,7 @@ def search_status(root: str | Path, name: str | None = None) -> list[SearchStatu
         # by budget, then the search's own experiment before its repeats, then by name
         names = sorted(set(trials["experiment"]), key=lambda e: (trials.loc[
             trials["experiment"] == e, "budget_flops"].iloc[0], e.startswith("repeats"), e))
+        points = _point_counts(results.reports)
         max_mb = (spec or {}).get("max_mb")
         max_bytes = None if max_mb is None else float(max_mb) * 1e6
         source = SEARCH_LIMIT if max_mb is not None else NO_SEARCH_LIMIT if spec else NO_SPEC
@@ -145,7 +154,7 @@ def search_status(root: str | Path, name: str | None = None) -> list[SearchStatu
             results.reports["point"].astype(bool), "budget_flops"]))
         out.append(SearchStatus(folder.name, folder, spec, max_bytes,
                                 describe_limit(max_bytes, source),
-                                [_experiment_status(e, trials, results.reports)
+                                [_experiment_status(e, trials, points.get(e, ()))
                                  for e in names],
                                 budget_best(results, budgets, max_bytes)))
     return out

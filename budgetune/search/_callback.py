@@ -51,8 +51,9 @@ class ResultsCallback(Callback):
         spent = (self.ledger.observe(self.experiment, trial.trial_id, result)
                  if self.ledger is not None else float(result["train_flops"]))
         result = {**result, "spent_flops": spent}
-        self._report_row(base, result)
+        # a WSD point's own budget; a main-line or cosine report is of the experiment's
         budget = float(result.get("budget_flops") or self.budget)
+        self._report_row(base, result, budget)
         for cell in result.get("grid", ()):
             self._rows["grid"].append({**{c: base[c] for c in GRID.columns if c in base},
                                        **cell, "budget_flops": budget,
@@ -62,11 +63,11 @@ class ResultsCallback(Callback):
         self._last[trial.trial_id] = result
         self._rows["trials"].append(self._trial_row(trial, "running", None))
 
-    def _report_row(self, base: dict, result: dict) -> None:
+    def _report_row(self, base: dict, result: dict, budget: float) -> None:
         """One row of the reports table: a budget point (its own budget) or a WSD main-line
         report (no ``budget_flops``: the trial's); every report of a cosine trial is of the
         trial's budget, and its point is the completed report."""
-        row = {**base, "budget_flops": float(result.get("budget_flops") or self.budget),
+        row = {**base, "budget_flops": budget,
                "point": bool(result.get("point", result["completed"])),
                "spent_flops": float(result["spent_flops"]),
                "val_loss_se": float(result.get("val_loss_se", float("nan"))),

@@ -88,10 +88,10 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
         metrics["run_id"], metrics["restored_flops"] = run_id, restored_flops
         if wsd:
             metrics["main_line"] = not report.point
-        if wsd and not report.point:
-            del metrics["budget_flops"]  # ASHA passes it by: no un-annealed loss decides
-            tune.report(metrics)
-            continue
+            if not report.point:
+                del metrics["budget_flops"]  # ASHA passes it by: no un-annealed loss decides
+                tune.report(metrics)
+                continue
         if report.completed:
             metrics["grid"] = [cell.to_dict() for cell in trial.grid()]
             metrics["eval_flops"] = trial.eval_flops  # the grid is evaluation too

@@ -57,7 +57,6 @@ def report_steps(total_steps: int, flops_per_step: float, budget: float,
     return sorted(steps)
 
 
-
 @dataclass(frozen=True)
 class BudgetPoint:
     """A WSD budget point of a trial: its budget, planned steps and cooldown's first step."""
@@ -65,7 +64,6 @@ class BudgetPoint:
     budget_flops: float
     steps: int
     start: int
-
 
 
 def plan_points(s: Schedule, budget_flops: float, budgets: tuple[float, ...]

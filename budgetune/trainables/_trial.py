@@ -197,9 +197,10 @@ class Trial(Evaluation):
     def _branch(self, point: BudgetPoint) -> Report:
         """Run ``point``'s cooldown on a copy of the model and optimizer, report it with its
         compression grid, and return to the main line as it was (data, generators included)."""
-        main = (self.model, self.optimizer, self.sampler.state_dict(), torch.get_rng_state(),
-                self.step, self.pruned_to, self.last_train_loss)
-        self.model, self.optimizer = copy.deepcopy((self.model, self.optimizer))
+        model, optimizer = self.model, self.optimizer
+        sampler, rng = self.sampler.state_dict(), torch.get_rng_state()
+        step, pruned_to, last_train_loss = self.step, self.pruned_to, self.last_train_loss
+        self.model, self.optimizer = copy.deepcopy((model, optimizer))
         self.end = point.steps
         try:
             while self.step < point.steps:
@@ -208,11 +209,11 @@ class Trial(Evaluation):
                 self._train_step()
             report = self.report(point=point)
         finally:
-            self.branch_steps += self.step - main[4]
-            self.model, self.optimizer = main[0], main[1]
-            self.sampler.load_state_dict(main[2])
-            torch.set_rng_state(main[3])
-            self.step, self.pruned_to, self.last_train_loss = main[4], main[5], main[6]
+            self.branch_steps += self.step - step
+            self.model, self.optimizer = model, optimizer
+            self.sampler.load_state_dict(sampler)
+            torch.set_rng_state(rng)
+            self.step, self.pruned_to, self.last_train_loss = step, pruned_to, last_train_loss
             self.end = self.total_steps
             self._evaluated_at = -1  # the main line's model again
         self.points_done.append(point.budget_flops)
