@@ -74,6 +74,10 @@ def add_search_commands(sub) -> None:
         "(FIFO, charged to --max-total-flops), so the best rests on 3 seeds (default "
         f"{EMBEDDED_REPEATS} for the embedded default's `default` space, {DEFAULT_REPEATS} "
         "for any other)")
+    add("--keep-models", type=int, default=d.keep_models, metavar="K",
+        help="keep the final model of each budget point of the best K schedules per budget "
+        "(and their repeats' seeds), in RESULTS/NAME/models, for `budgetune export`; 0 keeps "
+        "none (default %(default)s)")
     p.add_argument("--address", default=None,
                    help="join a cluster: auto or ray://HOST:PORT (default %(default)s: start "
                    "local Ray)")
@@ -142,7 +146,8 @@ def _spec_from_args(args) -> SearchSpec:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address, results=args.results, name=args.name, seed=args.seed,
         eval_tokens=args.eval_tokens, lr_schedule=args.lr_schedule,
-        repeats=default_repeats(args.space) if args.repeats is None else args.repeats)
+        repeats=default_repeats(args.space) if args.repeats is None else args.repeats,
+        keep_models=args.keep_models)
 
 
 def _saved_spec(args) -> SearchSpec:

@@ -17,6 +17,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from budgetune import __version__  # noqa: E402
 from budgetune._cli_analysis import add_analysis_commands  # noqa: E402
+from budgetune._cli_export import add_export_command  # noqa: E402
 from budgetune._cli_search import add_search_commands  # noqa: E402
 from budgetune.service import add_serve_command  # noqa: E402
 from budgetune.spaces import Schedule, schedule_fields, validate_budget  # noqa: E402
@@ -50,19 +51,26 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train one schedule for a FLOPs budget (no Ray)",
                        description="Train one schedule for a FLOPs budget, without Ray, and "
                        "print its reports.")
+    p.add_argument("--schedule", default=None, metavar="FILE",
+                   help="an export's schedule.yaml: its schedule, budget, main line, "
+                   "evaluation tokens, corpus and threads, so the run repeats the search's "
+                   "budget point to the same loss (flags given as well override the file's "
+                   "budget, main line, evaluation tokens and threads; schedule flags are "
+                   "refused)")
     _add_schedule_flags(p)
-    p.add_argument("--budget", type=float, default=DEFAULT_TRAIN_BUDGET,
-                   help=f"training FLOPs (default {DEFAULT_TRAIN_BUDGET:.0e})")
-    p.add_argument("--corpus", default="builtin",
+    p.add_argument("--budget", type=float, default=None,
+                   help=f"training FLOPs (default {DEFAULT_TRAIN_BUDGET:.0e}, or the "
+                   "--schedule file's)")
+    p.add_argument("--corpus", default=None,
                    help="'builtin' (the Python standard library's source), a .txt/.jsonl/"
-                   ".parquet file or folder of them, or hf:NAME")
+                   ".parquet file or folder of them, or hf:NAME (default builtin)")
     p.add_argument("--main-line", type=float, default=None, metavar="FLOPS",
                    help="wsd: the budget the main line is planned for (it places the switch "
                    "from shared blocks), so this run is the budget point of a search whose "
                    "largest budget that was (default: --budget)")
     p.add_argument("--n-reports", type=int, default=10, help="evenly spaced reports")
-    p.add_argument("--eval-tokens", type=int, default=16384,
-                   help="validation tokens per evaluation")
+    p.add_argument("--eval-tokens", type=int, default=None,
+                   help="validation tokens per evaluation (default 16384)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", action="store_true",
@@ -72,8 +80,37 @@ def _add_train(sub) -> None:
     p.set_defaults(run=_run_train)
 
 
+def _from_schedule_file(args: argparse.Namespace) -> Schedule:
+    """``train --schedule FILE``: the file's schedule, and its settings where no flag is given."""
+    from budgetune.export import read_schedule_file
+
+    sf = read_schedule_file(args.schedule)
+    defaults = Schedule()
+    given = [f.name for f in schedule_fields()
+             if getattr(args, f.name) != (0 if f.name in ("d_ff", "lr")
+                                          else getattr(defaults, f.name))]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(f"--schedule {args.schedule} gives the schedule; drop {flags}, or "
+                         "edit the file.")
+    if args.budget is None:
+        args.budget = sf.budget_flops
+        if args.main_line is None:  # the file's main line belongs to the file's budget
+            args.main_line = sf.main_line_flops
+    args.eval_tokens = sf.eval_tokens if args.eval_tokens is None else args.eval_tokens
+    args.corpus = sf.corpus if args.corpus is None else args.corpus
+    args.threads = sf.threads if args.threads is None else args.threads
+    return sf.to_schedule()
+
+
 def _run_train(args: argparse.Namespace) -> int:
-    schedule = Schedule(**{f.name: getattr(args, f.name) for f in schedule_fields()})
+    if args.schedule is not None:
+        schedule = _from_schedule_file(args)
+    else:
+        schedule = Schedule(**{f.name: getattr(args, f.name) for f in schedule_fields()})
+    args.budget = DEFAULT_TRAIN_BUDGET if args.budget is None else args.budget
+    args.eval_tokens = 16384 if args.eval_tokens is None else args.eval_tokens
+    args.corpus = "builtin" if args.corpus is None else args.corpus
     validate_budget(args.budget)
     from budgetune.trainables import Trial, TrialConfig
 
@@ -142,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_commands(sub)
     _add_train(sub)
     add_analysis_commands(sub)
+    add_export_command(sub)
     add_serve_command(sub)
     return parser
 

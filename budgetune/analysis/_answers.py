@@ -71,5 +71,5 @@ def status_json(root: str | Path, name: str | None = None) -> str:
         {"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
          "max_bytes": s.max_bytes, "size_limit": s.size_limit,
          "experiments": [asdict(e) for e in s.experiments],
-         "best": [asdict(b) for b in s.best]}
+         "best": [asdict(b) for b in s.best], "disk": s.disk}
         for s in search_status(root, name)]), default=str)

@@ -15,7 +15,15 @@ from pathlib import Path
 from budgetune.analysis._candidates import pick, rank_recipes
 from budgetune.analysis._load import Results
 from budgetune.analysis._query import describe_limit
-from budgetune.results import ResultsError, read_search_spec, read_table, search_folders
+from budgetune.results import (
+    MODELS_DIR,
+    TABLES,
+    ResultsError,
+    disk_bytes,
+    read_search_spec,
+    read_table,
+    search_folders,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class SearchStatus:
     size_limit: str  # that limit in words, with where it came from
     experiments: list[ExperimentStatus]
     best: list[BudgetBest]
+    # bytes on disk: "total", and of it "models" (kept models), "tune" (Tune's checkpoints
+    # and experiment state) and "tables"; "kept_models" counts the kept models' files
+    disk: dict[str, int]
 
     @property
     def train_flops(self) -> float:
@@ -156,8 +167,17 @@ def search_status(root: str | Path, name: str | None = None) -> list[SearchStatu
                                 describe_limit(max_bytes, source),
                                 [_experiment_status(e, trials, points.get(e, ()))
                                  for e in names],
-                                budget_best(results, budgets, max_bytes)))
+                                budget_best(results, budgets, max_bytes), disk_use(folder)))
     return out
+
+
+def disk_use(folder: Path) -> dict[str, int]:
+    """What a search's folder holds on disk (``SearchStatus.disk``)."""
+    models = folder / MODELS_DIR
+    return {"total": disk_bytes(folder), "models": disk_bytes(models),
+            "kept_models": sum(1 for _ in models.rglob("*.safetensors")),
+            "tune": disk_bytes(folder / "tune"),
+            "tables": sum(disk_bytes(folder / t) for t in TABLES)}
 
 
 def format_best_line(b: BudgetBest) -> str:
@@ -192,6 +212,10 @@ def format_status(statuses: list[SearchStatus]) -> str:
             if any(b != e.budget_flops for b, _ in e.points):  # WSD: points at every budget
                 lines.append("    budget points: " + ", ".join(
                     f"{b:.3g} ×{n}" for b, n in e.points))
+        d = st.disk
+        lines.append(f"  disk: {d['total'] / 1e6:.3g} MB: kept models {d['models'] / 1e6:.3g} MB "
+                     f"({d['kept_models']} files), Tune's checkpoints and state "
+                     f"{d['tune'] / 1e6:.3g} MB, tables {d['tables'] / 1e6:.3g} MB")
         lines.append(f"best so far per budget (budget points, val_loss_compressed; size limit "
                      f"{st.size_limit}):")
         lines.append(BEST_HEADER)

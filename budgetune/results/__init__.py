@@ -3,6 +3,18 @@
 Built on pyarrow alone; the search writes through it and analysis reads through it.
 """
 
+from budgetune.results._kept import (
+    DEFAULT_KEEP_MODELS,
+    MODELS_DIR,
+    KeptModel,
+    disk_bytes,
+    find_kept,
+    kept_models,
+    models_folder,
+    point_metadata,
+    point_path,
+    prune_kept,
+)
 from budgetune.results._schema import (
     GRID,
     READABLE_SCHEMAS,
@@ -29,4 +41,6 @@ __all__ = [
     "SPEC_FILE", "read_search_spec",
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
     "READABLE_SCHEMAS", "schema_1_search_id",
+    "DEFAULT_KEEP_MODELS", "MODELS_DIR", "KeptModel", "disk_bytes", "find_kept", "kept_models",
+    "models_folder", "point_metadata", "point_path", "prune_kept",
 ]

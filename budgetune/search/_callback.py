@@ -9,12 +9,18 @@ stay "running" in the tables for ever, beside the trial the restored searcher pr
 place. Rows written after it could be lost with a crash for a trial Tune restores as finished,
 which never reports them again. What remains is the few milliseconds in which Tune copies its
 saved state into the results folder.
+Once a trial has ended (done or stopped; not errored, which ``--resume`` retries) its Tune
+checkpoints are deleted: resume never restores an ended trial. Not at once: only after a saved
+experiment state that records it as ended is complete, that is at the next save, or when the
+experiment has ended (``drop_ended_checkpoints``), so a crash never leaves a saved state that
+would restore a trial whose checkpoint is gone.
 ``stop_reason`` tells a trial that trained its whole budget (budget) from one ASHA stopped
 (asha), one that failed (error) and one stopped by the search-wide FLOPs cap (cap).
 """
 
 from __future__ import annotations
 
+import pyarrow.fs as pafs
 from ray.tune import Callback
 
 from budgetune import __version__
@@ -32,11 +38,15 @@ class ResultsCallback(Callback):
         self._rows = {"reports": [], "trials": [], "grid": []}
         self._last: dict[str, dict] = {}  # trial_id -> its last result
         self._finished: set[str] = set()  # trials whose final row is written
+        # ended trials' (filesystem, path): since the last save, and saved as ended
+        self._ended: list[tuple] = []
+        self._ended_saved: list[tuple] = []
 
     def __getstate__(self) -> dict:  # Tune saves callbacks with the experiment: no rows
         state = dict(self.__dict__)
         state["_rows"] = {"reports": [], "trials": [], "grid": []}
         state["cap_reached"], state["ledger"] = None, None
+        state["_ended"], state["_ended_saved"] = [], []
         return state
 
     def _base(self, trial, corpus_id: str) -> dict:
@@ -99,6 +109,7 @@ class ResultsCallback(Callback):
             status, reason = "stopped", "asha"
         self._rows["trials"].append(self._trial_row(trial, status, reason))
         self._finished.add(trial.trial_id)
+        self._ended.append((trial.storage.storage_filesystem, trial.path))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._rows["trials"].append(self._trial_row(trial, "error", "error"))
@@ -107,6 +118,9 @@ class ResultsCallback(Callback):
     def get_state(self) -> None:
         """Tune calls this as it saves its experiment state: the moment to write the rows."""
         self.flush()
+        for fs, path in self._ended_saved:  # ended in a saved state that is now complete
+            drop_checkpoints(fs, path)
+        self._ended_saved, self._ended = self._ended, []
         return None  # nothing to restore: the tables are the state
 
     def on_experiment_end(self, trials, **info) -> None:
@@ -126,3 +140,21 @@ class ResultsCallback(Callback):
             rows, self._rows[table] = self._rows[table], []
             if rows:
                 writer.append(table, rows)
+
+
+def drop_checkpoints(fs: pafs.FileSystem, trial_path: str) -> None:
+    """Delete a trial's Tune checkpoints (``checkpoint_*`` under its folder)."""
+    for info in fs.get_file_info(pafs.FileSelector(trial_path, allow_not_found=True)):
+        if info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint_"):
+            fs.delete_dir(info.path)
+
+
+def drop_ended_checkpoints(result_grid) -> int:
+    """After ``Tuner.fit``: the checkpoints of every trial that ended without an error (the
+    experiment's final state is saved by then). Returns how many trials were cleaned."""
+    count = 0
+    for result in result_grid:
+        if result.error is None and result.path:
+            drop_checkpoints(result.filesystem, result.path)
+            count += 1
+    return count

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from budgetune.flops import flops_per_step
-from budgetune.results import TABLES
+from budgetune.results import DEFAULT_KEEP_MODELS, TABLES
 from budgetune.search._trainable import asha_rungs
 from budgetune.spaces import (
     LR_SCHEDULES,
@@ -80,6 +80,9 @@ class SearchSpec:
     # point (the budgets and ASHA's rungs), so ASHA decides on annealed losses. auto: wsd for
     # several budgets, cosine for one (resolved when the spec is made; search.json keeps it).
     lr_schedule: str = "auto"
+    # the final models of each budget point of the best K schedules per budget are kept
+    # (RESULTS/NAME/models; ``budgetune export`` reads them); 0 keeps none
+    keep_models: int = DEFAULT_KEEP_MODELS
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in (*LR_SCHEDULES, "auto"):
@@ -124,6 +127,7 @@ class SearchSpec:
             ("eval_tokens", self.eval_tokens, self.eval_tokens >= 1, ">= 1"),
             ("max_failures", self.max_failures, self.max_failures >= 0, ">= 0"),
             ("repeats", self.repeats, self.repeats >= 0, ">= 0"),
+            ("keep_models", self.keep_models, self.keep_models >= 0, ">= 0"),
             ("name", self.name, bool(self.name) and "/" not in self.name and
              not self.name.startswith("."), "a plain folder name"),
             # a search folder named like a table makes its parent read as one search
@@ -186,6 +190,12 @@ class SearchSpec:
 
     def folder(self) -> Path:
         return Path(self.results) / self.name
+
+    def models_folder(self) -> Path:
+        """Where the search keeps its models (``keep_models``)."""
+        from budgetune.results import models_folder
+
+        return models_folder(self.folder())
 
     def to_dict(self) -> dict:
         return asdict(self)

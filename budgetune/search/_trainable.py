@@ -13,6 +13,10 @@ given the others and ASHA's rungs as budget points (``points``). ASHA's ``time_a
 reports reach Tune without it (``main_line``), so the FLOPs ledger and the cap see the main
 line's progress while ASHA, which passes over a result without its time attribute, decides on
 annealed points alone. Each point comes with its grid and a checkpoint of the main line.
+
+With ``keep`` (``--keep-models K``, the search's models folder), a trial writes the model of
+each of its budget points before reporting it, and prunes that budget's kept models to the K
+best schedules (``budgetune.results._kept``).
 """
 
 from __future__ import annotations
@@ -54,8 +58,29 @@ def trial_metrics(trial, report, max_bytes: float | None) -> dict:
     return metrics
 
 
+def keep_point(trial, report, metrics: dict, folder: str, keep: int) -> None:
+    """Write the model of a budget point to the search's models folder and prune that budget's
+    kept models to the ``keep`` best schedules."""
+    from ray import tune
+
+    from budgetune.results import point_metadata, point_path, prune_kept
+    from budgetune.trainables import point_model, save_point
+
+    context = tune.get_context()
+    experiment, trial_id = context.get_experiment_name(), context.get_trial_id()
+    model = trial.model if report.completed else trial.branch_model
+    path = point_path(Path(folder), report.budget_flops, experiment, trial_id)
+    save_point(point_model(model, trial.family), path, point_metadata(
+        schedule=trial.schedule.to_dict(), budget_flops=report.budget_flops,
+        experiment=experiment, trial_id=trial_id, objective=metrics["objective"],
+        val_loss=report.val_loss, main_line_flops=trial.main_line_flops,
+        corpus_id=trial.data.corpus_id, eval_tokens=report.eval_tokens))
+    prune_kept(Path(folder), report.budget_flops, keep)
+
+
 def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: float | None,
-              trial_config: dict, threads: int, points: tuple[float, ...] = ()) -> None:
+              trial_config: dict, threads: int, points: tuple[float, ...] = (),
+              keep: tuple[str, int] | None = None) -> None:
     """Tune calls this in a worker with one config; it returns when the budget is spent."""
     import ray
     import torch
@@ -86,6 +111,8 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
         metrics = trial_metrics(trial, report, max_bytes)
         metrics["node"] = node  # Ray's node id: hostnames repeat on one machine
         metrics["run_id"], metrics["restored_flops"] = run_id, restored_flops
+        if keep is not None and keep[1] > 0 and report.point:
+            keep_point(trial, report, metrics, *keep)
         if wsd:
             metrics["main_line"] = not report.point
             if not report.point:

@@ -10,7 +10,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
-from budgetune.search._callback import ResultsCallback
+from budgetune.search._callback import ResultsCallback, drop_ended_checkpoints
 from budgetune.search._dedup import DedupSearcher
 from budgetune.search._search import FlopsLedger
 from budgetune.search._spec import SearchSpec
@@ -103,7 +103,8 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
         tune.with_parameters(
             run_trial, budget=budget, rungs=rungs, max_bytes=spec.max_bytes,
             trial_config=trial_config, threads=spec.cpus_per_trial,
-            points=tuple(spec.points()) if wsd and schedules is None else ()),
+            points=tuple(spec.points()) if wsd and schedules is None else (),
+            keep=(str(spec.models_folder().resolve()), spec.keep_models)),
         {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     callbacks = [ResultsCallback(spec.results, spec.name, search_id, name, budget,
                                  ledger.reached, ledger),
@@ -142,4 +143,4 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
                 name=name, storage_path=str(storage), callbacks=callbacks, stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2), verbose=0))
-    tuner.fit()
+    drop_ended_checkpoints(tuner.fit())

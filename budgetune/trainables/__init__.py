@@ -31,7 +31,7 @@ from budgetune.trainables._sharing import (
     transfer_optimizer_state,
     unshare_blocks,
 )
-from budgetune.trainables._tokenizer import TokenizedCorpus, tokenize_corpus
+from budgetune.trainables._tokenizer import TokenizedCorpus, cached_tokenizer, tokenize_corpus
 from budgetune.trainables._trial import Trial, TrialConfig
 
 __all__ = [
@@ -43,5 +43,5 @@ __all__ = [
     "flops_per_token", "head_fraction", "is_shared", "load_corpus", "load_data", "lr_at",
     "mask_tokens", "n_masked", "n_params_nonemb_computed", "plan_steps", "report_steps",
     "share_blocks", "tokens_per_step", "tokenize_corpus", "transfer_optimizer_state",
-    "unshare_blocks",
+    "unshare_blocks", "cached_tokenizer",
 ]

@@ -60,9 +60,21 @@ def tokenize_corpus(corpus: Corpus, vocab_size: int) -> TokenizedCorpus:
         if not path.exists():
             _atomic_save_npy(path, _encode(tokenizer, getattr(corpus, split), eot))
         splits[split] = np.load(path, allow_pickle=False)
-    corpus_id = hashlib.sha256((corpus.digest + tok_json).encode()).hexdigest()[:16]
+    _, corpus_id = cached_tokenizer(corpus, vocab_size)
     return TokenizedCorpus(splits["train"], splits["valid"], tokenizer.get_vocab_size(),
                            eot, mask, corpus_id)
+
+
+def cached_tokenizer(corpus: Corpus, vocab_size: int) -> tuple[str, str]:
+    """(tokenizer.json's text, corpus_id) of the tokenizer ``tokenize_corpus`` trained for
+    ``corpus`` at ``vocab_size``, from the cache alone: never trained here."""
+    path = cache_dir() / f"{corpus.digest}-v{vocab_size}" / "tokenizer.json"
+    if not path.is_file():
+        raise ValueError(f"The tokenizer cache {str(path)!r} is missing (BUDGETUNE_CACHE or "
+                         "~/.cache/budgetune on the machine that trained); add --retrain to "
+                         "train the tokenizer and the model again.")
+    text = path.read_text()
+    return text, hashlib.sha256((corpus.digest + text).encode()).hexdigest()[:16]
 
 
 def _train_tokenizer(corpus: Corpus, vocab_size: int):

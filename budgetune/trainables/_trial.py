@@ -124,6 +124,7 @@ class Trial(Evaluation):
         self.end = self.total_steps  # the last step of the run now trained (a branch's own)
         self.branch_steps = 0  # steps trained in branches (discarded copies), all counted
         self.points_done: list[float] = []
+        self.branch_model: torch.nn.Module | None = None  # the last branch's model, at its point
 
         torch.manual_seed(schedule.seed)
         self.model = self.family.build(schedule, self.data.eot_id, config.attn_implementation)
@@ -208,6 +209,7 @@ class Trial(Evaluation):
                     self.unshare()
                 self._train_step()
             report = self.report(point=point)
+            self.branch_model = self.model  # the point's model, for a caller that keeps it
         finally:
             self.branch_steps += self.step - step
             self.model, self.optimizer = model, optimizer

@@ -1,0 +1,199 @@
+"""``budgetune export``: the answer of ``best`` for a query, as files the ecosystem loads.
+
+1. Ask ``best`` (the same query, the same pick) and find the winner's budget point: its trial,
+   its budget, its compression cell.
+2. Take the point's model from the search's kept models (``--keep-models``), or train it again
+   (``--retrain``: a point is deterministic, the same steps and losses), or say which it is.
+3. Write, into a temporary folder next to ``--out`` and renamed onto it at the end (nothing is
+   half-written; an existing non-empty ``--out`` is refused unless ``--force``):
+   the Hugging Face model (``save_pretrained``: unshared, pruning masks folded in), its
+   tokenizer, the compressed artifact at the chosen cell with its stand-alone decoder
+   (``load_compressed.py``), ``schedule.yaml`` and a model card (``README.md``).
+4. Measure what was written: the exported model's validation loss on the search's own
+   validation windows, and the compressed artifact's, decoded as a user would; both are
+   printed and put in the card beside what the search reported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from budgetune.analysis import BestSchedule, answer_best, compressed_variants, load_results
+from budgetune.export._card import model_card
+from budgetune.export._schedule_file import ScheduleFile, write_schedule_file
+from budgetune.results import find_kept, models_folder, read_search_spec, search_folders
+
+DENSE_TOLERANCE = 1e-4  # nats: the exported model against the search's val_loss
+COMPRESSED_TOLERANCE = 1e-3  # nats: the decoded artifact against the cell's loss
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What ``export_best`` wrote and measured."""
+
+    out: Path
+    best: BestSchedule
+    files: dict[str, int]  # file name -> bytes
+    source: str  # "kept model PATH" or "retrained"
+    val_loss: float  # the exported model, measured now  # nats
+    val_loss_reported: float  # the search's, for this trial and point
+    val_loss_compressed: float  # the decoded artifact, measured now
+    val_loss_compressed_reported: float  # the search's, for this trial, point and cell
+    compressed_file_bytes: int
+    eval_tokens: int
+    corpus_id: str
+
+
+def check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a folder.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ValueError(f"--out {str(out)!r} exists and is not empty; give a new or empty "
+                         "folder, or --force to replace it.")
+
+
+def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
+                max_mb: float | None = None, no_size_limit: bool = False,
+                model: str | None = None, name: str | None = None, force: bool = False,
+                retrain: bool = False, progress=print) -> Exported:
+    """Export the answer of ``best`` for (``budget_flops``, size limit, ``model``) to ``out``."""
+    out = Path(out)
+    check_out(out, force)
+    results = load_results(root, name)
+    best = answer_best(root, budget_flops, max_mb, no_size_limit, model, name, results=results)
+    point = _point_row(results, best)
+    folder, spec = _search_of(root, name, best.trial_id)
+    kept = find_kept(models_folder(folder), best.trained_budget_flops, best.trial_id)
+    if kept is None and not retrain:
+        keep = (spec or {}).get("keep_models", 0)
+        raise ValueError(
+            f"The weights of the winner (trial {best.trial_id}, its budget point at "
+            f"{best.trained_budget_flops:.3g} FLOPs) were not kept: the search keeps the "
+            f"{keep} best schedules per budget by its own objective; add --retrain to train "
+            "it again (deterministic).")
+    sf = ScheduleFile(
+        schedule=dict(best.schedule), budget_flops=best.trained_budget_flops,
+        main_line_flops=(best.main_line_flops if best.main_line_flops > best.trained_budget_flops
+                         else None),
+        eval_tokens=int(point["eval_tokens"]), corpus="builtin",
+        corpus_id=str(point["corpus_id"]), threads=int((spec or {}).get("cpus_per_trial", 1)),
+        val_loss=float(point["val_loss"]),
+        notes={"search": folder.name, "trial_id": best.trial_id,
+               "experiment": best.experiment})
+    trial, tokenizer = _evaluation_trial(sf, kept, progress)
+    return _write(out, best, sf, trial, tokenizer, point, kept, _cell_loss(results, best))
+
+
+def _point_row(results, best: BestSchedule):
+    r = results.reports
+    rows = r[(r["trial_id"] == best.trial_id) & r["point"].astype(bool)
+             & (r["budget_flops"] == best.trained_budget_flops)]
+    return rows.sort_values("step").iloc[-1]
+
+
+def _cell_loss(results, best: BestSchedule) -> float:
+    v = compressed_variants(results)
+    cell = v[(v["trial_id"] == best.trial_id) & (v["budget_flops"] == best.trained_budget_flops)
+             & (v["sparsity"] == best.sparsity) & (v["quant_bits"] == best.quant_bits)]
+    return float(cell["loss"].iloc[0])
+
+
+def _search_of(root, name: str | None, trial_id: str) -> tuple[Path, dict | None]:
+    """The search folder that ran ``trial_id``, and its saved settings."""
+    from budgetune.results import read_table
+
+    for folder in search_folders(root):
+        if (name is None or folder.name == name) and trial_id in set(
+                read_table(folder, "trials")["trial_id"]):
+            return folder, read_search_spec(folder)
+    raise ValueError(f"No search under {str(root)!r} ran trial {trial_id}; check --results.")
+
+
+def _evaluation_trial(sf: ScheduleFile, kept, progress):
+    """A ``Trial`` of the point holding the point's model (the kept one loaded into it, or
+    trained again; its evaluation is the search's: same windows, same loss), and the text of
+    its tokenizer."""
+    import torch
+
+    from budgetune.trainables import (
+        BUILTIN,
+        Trial,
+        TrialConfig,
+        cached_tokenizer,
+        load_corpus,
+        load_point,
+    )
+
+    if sf.threads:
+        torch.set_num_threads(sf.threads)
+    schedule = sf.to_schedule()
+    config = TrialConfig(corpus=sf.corpus, eval_tokens=sf.eval_tokens, n_reports=4,
+                         main_line_flops=sf.main_line_flops)
+    corpus = load_corpus(BUILTIN)
+    if kept is not None:  # from the cache only: a missing tokenizer is not trained here
+        _, corpus_id = cached_tokenizer(corpus, schedule.vocab_size)
+        if corpus_id != sf.corpus_id:
+            raise ValueError(f"The tokenizer cached here (corpus {corpus_id}) is not the one "
+                             f"the search used ({sf.corpus_id}); export on the machine that "
+                             "ran the search.")
+    trial = Trial(schedule, sf.budget_flops, config)
+    if kept is not None:
+        trial.model = load_point(schedule, trial.data.eot_id, kept.path).to(trial.device)
+        trial.pruned_to = schedule.prune_sparsity
+        return trial, cached_tokenizer(corpus, schedule.vocab_size)[0]
+    progress(f"retraining trial {sf.notes['trial_id']}'s point: {trial.total_steps} steps of "
+             f"{trial.flops_per_step:.3g} FLOPs ({sf.budget_flops:.3g} FLOPs)")
+    for report in trial.run():
+        progress(f"  step {report.step}/{trial.total_steps}  val_loss {report.val_loss:.4f}  "
+                 f"{report.wall_s:.0f} s")
+    return trial, cached_tokenizer(corpus, schedule.vocab_size)[0]
+
+
+def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: str, point,
+           kept, cell_loss: float) -> Exported:
+    from budgetune.trainables import hf_model, point_model, save_compressed, save_tokenizer
+    from budgetune.trainables import load_compressed as decoder
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        model = point_model(trial.model, trial.family)
+        hf = hf_model(model, trial.family)
+        hf.save_pretrained(tmp)
+        save_tokenizer(tokenizer, trial.family.name, tmp)
+        compressed = save_compressed(model, trial.family, best.sparsity, best.quant_bits, tmp)
+        shutil.copy(decoder.__file__, tmp / "load_compressed.py")
+        write_schedule_file(tmp / "schedule.yaml", sf)
+        val_loss = trial.evaluate(hf.to(trial.device))
+        decoded = decoder.load_compressed(tmp).to(trial.device)
+        val_loss_c = trial.evaluate(decoded)
+        exported = Exported(
+            out=out, best=best, files={}, source=(f"kept model {kept.path}" if kept
+                                                  else "retrained"),
+            val_loss=val_loss, val_loss_reported=float(point["val_loss"]),
+            val_loss_compressed=val_loss_c, val_loss_compressed_reported=cell_loss,
+            compressed_file_bytes=compressed.stat().st_size, eval_tokens=sf.eval_tokens,
+            corpus_id=sf.corpus_id)
+        (tmp / "README.md").write_text(model_card(exported, sf))
+        files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return replace(exported, files=files)
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Put ``tmp`` where ``out`` is: renamed onto it (an old ``out`` moved aside first and
+    deleted after, so a failure leaves one or the other whole)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
