@@ -31,6 +31,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -39,10 +40,18 @@ from torch.nn.utils import prune
 
 from budgetune.spaces import Schedule
 from budgetune.trainables._compress import block_linears, compressed_copy
-from budgetune.trainables._models import FAMILIES, Family, gpt2_block_matrices
+from budgetune.trainables._models import (
+    FAMILIES,
+    Family,
+    gpt2_block_matrices,
+    quiet_torchao_import,
+)
 from budgetune.trainables._sharing import is_shared, unshare_blocks
 from budgetune.trainables._tokenizer import EOT, MASK
 from budgetune.trainables.load_compressed import FORMAT, decode_matrix
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 COMPRESSED_FILE = "compressed.safetensors"
 DECODER = Path(__file__).with_name("load_compressed.py")  # copied into each export folder
@@ -50,7 +59,8 @@ DECODER = Path(__file__).with_name("load_compressed.py")  # copied into each exp
 
 def point_model(model: nn.Module, family: Family) -> nn.Module:
     """A CPU copy of ``model`` with one block per depth and pruning masks folded into plain
-    weights; ``model`` itself is left as it is (shared, pruned, on its device)."""
+    weights; ``model`` itself is left as it is (shared, pruned, on its device). Masks are
+    folded first, so a shared block is folded once and its copies inherit plain weights."""
     point = copy.deepcopy(model).to("cpu").eval()
     for linear in block_linears(family.blocks(point)):
         if prune.is_pruned(linear):
@@ -66,11 +76,17 @@ def save_point(model: nn.Module, path: str | Path, metadata: dict[str, str]) -> 
     from safetensors.torch import save_model
 
     assert not any(k.endswith("_orig") for k in model.state_dict()), "not a point model"
-    path = Path(path)
+    _write_atomically(Path(path), lambda tmp: save_model(model, tmp, metadata=metadata))
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(temporary name)`` next to ``path``, then rename it: readers never see half a
+    file. Readable by all, as an ordinary new file (mkstemp's are the owner's alone)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
-        save_model(model, tmp, metadata=metadata)
+        write(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -86,10 +102,11 @@ def load_point(schedule: Schedule, eot_id: int, path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def hf_model(model: nn.Module, family: Family):
+def hf_model(model: nn.Module, family: Family) -> PreTrainedModel:
     """``model`` (a point model or any trial model) as its genuine Hugging Face class, whose
     ``save_pretrained`` folder loads with transformers alone. A copy; ``model`` is untouched."""
-    from transformers.pytorch_utils import Conv1D
+    with quiet_torchao_import():
+        from transformers.pytorch_utils import Conv1D
 
     hf = point_model(model, family)
     if family.name == "gpt2":  # back to Conv1D: x @ W + b with W (in, out) = Linear's Wᵀ
@@ -139,7 +156,7 @@ def _encode_matrix(pruned: torch.Tensor, quantized,
             [int(masked), 0]
     codes, scale = quantized.qdata, quantized.scale.to(torch.float32)
     assert int(quantized.zero_point.abs().max()) == 0, "symmetric: no zero points stored"
-    assert not bool(codes[~keep].any()), "a pruned weight quantizes to 0"
+    assert not bool(codes[~keep].any()), "a pruned weight did not quantize to 0"
     scale = scale.reshape(-1)
     group = pruned.numel() // len(scale) if bits == 4 else 0
     return np.concatenate([mask, _pack(codes[keep], bits)]), scale.numpy(), [int(masked), group]
@@ -185,14 +202,7 @@ def save_compressed(model: nn.Module, family: Family, sparsity: float, quant_bit
     _check_decodes(tensors, metadata, quantized)
     hf.config.save_pretrained(folder)
     path = folder / COMPRESSED_FILE
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=COMPRESSED_FILE, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    _write_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     return path
 
 
@@ -218,7 +228,9 @@ def save_tokenizer(tokenizer_json: str, family_name: str, folder: str | Path, *,
     that ``AutoTokenizer.from_pretrained(folder)`` loads: documents end with ``<|endoftext|>``
     (eos and bos), and the masked LM's mask token is ``<|mask|>``."""
     from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
+
+    with quiet_torchao_import():
+        from transformers import PreTrainedTokenizerFast
 
     special = {"eos_token": EOT, "bos_token": EOT}
     if FAMILIES[family_name].masked:

@@ -95,12 +95,16 @@ def _save_batches(trial: Trial, path) -> None:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def trials():
+    return {case: _trained(*case) for case in CASES}
+
+
+@pytest.fixture(scope="module")
+def exported(trials, tmp_path_factory):
     """Each case's trial, its exports, and the losses one budgetune-free subprocess measured."""
     root = tmp_path_factory.mktemp("export")
-    trials, jobs = {}, {}
-    for model, kind in CASES:
-        trial = trials[model, kind] = _trained(model, kind)
+    jobs = {}
+    for (model, kind), trial in trials.items():
         batches = root / f"{model}-{kind}.npz"
         _save_batches(trial, batches)
         job = {"batches": str(batches), "masked": trial.family.masked}
@@ -119,6 +123,24 @@ def exported(tmp_path_factory):
                          capture_output=True, text=True, cwd=root, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     return root, trials, json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("model, kind", CASES)
+def test_point_model_round_trip_keeps_the_loss_and_leaves_the_trial_alone(trials, tmp_path,
+                                                                         model, kind):
+    trial = trials[model, kind]
+    before = trial.evaluate()
+    path = tmp_path / "point.safetensors"
+    save_point(point_model(trial.model, trial.family), path, {"budget": "5e9"})
+    loaded = load_point(trial.schedule, trial.data.eot_id, path)
+    assert trial.evaluate(loaded) == pytest.approx(before, abs=1e-6)
+    assert safe_open(path, framework="pt").metadata()["budget"] == "5e9"
+    if model == "gpt2":  # the tied head survives the file: one parameter, not a copy
+        assert loaded.lm_head.weight is loaded.transformer.wte.weight
+    blocks = trial.family.blocks(trial.model)
+    assert is_shared(blocks) == (kind == "shared")
+    assert all(prune.is_pruned(m) == (kind == "pruned") for m in block_linears(blocks))
+    assert trial.evaluate() == before
 
 
 @pytest.mark.parametrize("model, kind", CASES)
@@ -176,25 +198,6 @@ def test_the_default_spaces_smallest_model_compresses_to_its_stated_size(tmp_pat
         assert set(f.keys()) <= {"packed", "scales", "rest"}
 
 
-@pytest.mark.parametrize("model, kind", CASES)
-def test_point_model_round_trip_keeps_the_loss_and_leaves_the_trial_alone(exported, tmp_path,
-                                                                         model, kind):
-    _, trials, _ = exported
-    trial = trials[model, kind]
-    before = trial.evaluate()
-    path = tmp_path / "point.safetensors"
-    save_point(point_model(trial.model, trial.family), path, {"budget": "5e9"})
-    loaded = load_point(trial.schedule, trial.data.eot_id, path)
-    assert trial.evaluate(loaded) == pytest.approx(before, abs=1e-6)
-    assert safe_open(path, framework="pt").metadata()["budget"] == "5e9"
-    if model == "gpt2":  # the tied head survives the file: one parameter, not a copy
-        assert loaded.lm_head.weight is loaded.transformer.wte.weight
-    blocks = trial.family.blocks(trial.model)
-    assert is_shared(blocks) == (kind == "shared")
-    assert all(prune.is_pruned(m) == (kind == "pruned") for m in block_linears(blocks))
-    assert trial.evaluate() == before
-
-
 @pytest.mark.parametrize("model", ["gpt2", "bert"])
 def test_tokenizer_folder_gives_the_trials_token_ids(tmp_path, model):
     from tokenizers import Tokenizer
@@ -206,11 +209,11 @@ def test_tokenizer_folder_gives_the_trials_token_ids(tmp_path, model):
     data = load_data("builtin", 1024)
     tokenizer_json = (cache_dir() / f"{load_corpus(BUILTIN).digest}-v1024"
                       / "tokenizer.json").read_text()
-    save_tokenizer(tokenizer_json, model, tmp_path, model_max_length=32)
+    save_tokenizer(tokenizer_json, model, tmp_path, model_max_length=4096)
     ours, theirs = Tokenizer.from_str(tokenizer_json), AutoTokenizer.from_pretrained(tmp_path)
     for text in load_corpus(BUILTIN).valid[:20] + ("Ünïcode  tabs\tand <|endoftext|> x",):
         assert theirs(text)["input_ids"] == ours.encode(text).ids
     assert theirs.eos_token_id == theirs.bos_token_id == data.eot_id
-    assert theirs.model_max_length == 32
+    assert theirs.model_max_length == 4096
     if model == "bert":
         assert theirs.mask_token_id == data.mask_id
