@@ -22,6 +22,14 @@ from budgetune.trainables._compress import (
 )
 from budgetune.trainables._corpus import BUILTIN, Corpus, load_corpus
 from budgetune.trainables._data import load_data
+from budgetune.trainables._export import (
+    hf_model,
+    load_point,
+    point_model,
+    save_compressed,
+    save_point,
+    save_tokenizer,
+)
 from budgetune.trainables._models import FAMILIES, Family, count_params
 from budgetune.trainables._plan import cooldown_start, lr_at, report_steps
 from budgetune.trainables._report import GridCell, Report
@@ -33,10 +41,12 @@ from budgetune.trainables._sharing import (
 )
 from budgetune.trainables._tokenizer import TokenizedCorpus, cached_tokenizer, tokenize_corpus
 from budgetune.trainables._trial import Trial, TrialConfig
+from budgetune.trainables.load_compressed import load_compressed
 
 __all__ = [
     "GridCell", "block_linears", "compressed_bytes", "compressed_copy", "cubic_sparsity",
-    "final_bytes",
+    "final_bytes", "hf_model", "load_compressed", "load_point", "point_model", "save_compressed",
+    "save_point", "save_tokenizer",
     "matrix_bytes", "measured_sparsity", "prune_to",
     "BUILTIN", "FAMILIES", "Batch", "BatchSampler", "Corpus", "Family", "Report",
     "TokenizedCorpus", "Trial", "TrialConfig", "cooldown_start", "count_params", "flops_per_step",

@@ -80,10 +80,15 @@ def _build_gpt2(s: Schedule, eot_id: int, attn_implementation: str) -> nn.Module
     config._attn_implementation = attn_implementation
     model = GPT2LMHeadModel(config)
     for block in model.transformer.h:
-        for owner, name in ((block.attn, "c_attn"), (block.attn, "c_proj"),
-                            (block.mlp, "c_fc"), (block.mlp, "c_proj")):
+        for owner, name in gpt2_block_matrices(block):
             setattr(owner, name, conv1d_to_linear(getattr(owner, name)))
     return model
+
+
+def gpt2_block_matrices(block: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(owner, attribute) of a GPT-2 block's four ``Conv1D`` layers (``nn.Linear`` once built)."""
+    return [(block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"),
+            (block.mlp, "c_proj")]
 
 
 def conv1d_to_linear(conv) -> nn.Linear:
