@@ -51,7 +51,8 @@ def _run_export(args) -> int:
     print(f"  val_loss {e.val_loss:.5f} measured on the export (search: "
           f"{e.val_loss_reported:.5f}); compressed ({b.sparsity:.2f} sparsity, "
           f"{b.quant_bits} bits) {e.val_loss_compressed:.5f} (search: "
-          f"{e.val_loss_compressed_reported:.5f}); {e.eval_tokens:,} validation tokens")
+          f"{e.val_loss_compressed_reported:.5f}); on the search's validation windows of "
+          f"{e.eval_tokens:,} tokens")
     for what, now, then, tol in (("val_loss", e.val_loss, e.val_loss_reported, DENSE_TOLERANCE),
                                  ("compressed loss", e.val_loss_compressed,
                                   e.val_loss_compressed_reported, COMPRESSED_TOLERANCE)):

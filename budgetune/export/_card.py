@@ -68,7 +68,8 @@ def model_card(e, sf) -> str:
         ("this model, compressed", f"{e.val_loss_compressed:.5f} nats measured from "
          "`compressed.safetensors`; the search measured "
          f"{e.val_loss_compressed_reported:.5f}"),
-        ("evaluated on", f"{e.eval_tokens:,} validation tokens of corpus `{e.corpus_id}` (the "
+        ("evaluated on", f"the search's validation windows, {e.eval_tokens:,} tokens of corpus "
+         f"`{e.corpus_id}` (the "
          "Python standard library's source, tokenized locally)"),
         ("size", f"{_mb(b.compressed_bytes)} compressed, as the search stated it; "
          f"`compressed.safetensors` is {_mb(e.compressed_file_bytes)}"),
@@ -98,7 +99,7 @@ Recipes within noise of the lowest loss at this budget{chosen}:
 
 Search `{sf.notes.get('search')}` (search id `{b.search_id}`), experiment `{b.experiment}`,
 trial `{b.trial_id}`, on Ray Tune with ASHA over FLOPs; the weights are from
-{e.source}. The loss is the validation loss of the model compressed to its
+the {e.source}. The loss is the validation loss of the model compressed to its
 recipe's sparsity and bits.
 
 ## Schedule

@@ -79,7 +79,7 @@ def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
         schedule=dict(best.schedule), budget_flops=best.trained_budget_flops,
         main_line_flops=(best.main_line_flops if best.main_line_flops > best.trained_budget_flops
                          else None),
-        eval_tokens=int(point["eval_tokens"]), corpus="builtin",
+        eval_tokens=int((spec or {}).get("eval_tokens", point["eval_tokens"])), corpus="builtin",
         corpus_id=str(point["corpus_id"]), threads=int((spec or {}).get("cpus_per_trial", 1)),
         val_loss=float(point["val_loss"]),
         notes={"search": folder.name, "trial_id": best.trial_id,
@@ -155,8 +155,14 @@ def _evaluation_trial(sf: ScheduleFile, kept, progress):
 
 def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: str, point,
            kept, cell_loss: float) -> Exported:
-    from budgetune.trainables import hf_model, point_model, save_compressed, save_tokenizer
-    from budgetune.trainables import load_compressed as decoder
+    from budgetune.trainables import (
+        DECODER,
+        hf_model,
+        load_compressed,
+        point_model,
+        save_compressed,
+        save_tokenizer,
+    )
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
@@ -164,16 +170,17 @@ def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: st
         model = point_model(trial.model, trial.family)
         hf = hf_model(model, trial.family)
         hf.save_pretrained(tmp)
-        save_tokenizer(tokenizer, trial.family.name, tmp)
+        save_tokenizer(tokenizer, trial.family.name, tmp,
+                       model_max_length=trial.schedule.seq_len)
         compressed = save_compressed(model, trial.family, best.sparsity, best.quant_bits, tmp)
-        shutil.copy(decoder.__file__, tmp / "load_compressed.py")
+        shutil.copy(DECODER, tmp / DECODER.name)
         write_schedule_file(tmp / "schedule.yaml", sf)
         val_loss = trial.evaluate(hf.to(trial.device))
-        decoded = decoder.load_compressed(tmp).to(trial.device)
+        decoded = load_compressed(tmp).to(trial.device)
         val_loss_c = trial.evaluate(decoded)
         exported = Exported(
             out=out, best=best, files={}, source=(f"kept model {kept.path}" if kept
-                                                  else "retrained"),
+                                                  else "point trained again (--retrain)"),
             val_loss=val_loss, val_loss_reported=float(point["val_loss"]),
             val_loss_compressed=val_loss_c, val_loss_compressed_reported=cell_loss,
             compressed_file_bytes=compressed.stat().st_size, eval_tokens=sf.eval_tokens,

@@ -69,7 +69,7 @@ class KeptModel:
     val_loss: float
     main_line_flops: float
     corpus_id: str
-    eval_tokens: int
+    eval_tokens: int  # the trial's setting (validation tokens per evaluation)
     nbytes: int
 
 

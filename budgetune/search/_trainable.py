@@ -70,11 +70,12 @@ def keep_point(trial, report, metrics: dict, folder: str, keep: int) -> None:
     experiment, trial_id = context.get_experiment_name(), context.get_trial_id()
     model = trial.model if report.completed else trial.branch_model
     path = point_path(Path(folder), report.budget_flops, experiment, trial_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     save_point(point_model(model, trial.family), path, point_metadata(
         schedule=trial.schedule.to_dict(), budget_flops=report.budget_flops,
         experiment=experiment, trial_id=trial_id, objective=metrics["objective"],
         val_loss=report.val_loss, main_line_flops=trial.main_line_flops,
-        corpus_id=trial.data.corpus_id, eval_tokens=report.eval_tokens))
+        corpus_id=trial.data.corpus_id, eval_tokens=trial.config.eval_tokens))
     prune_kept(Path(folder), report.budget_flops, keep)
 
 

@@ -23,6 +23,7 @@ from budgetune.trainables._compress import (
 from budgetune.trainables._corpus import BUILTIN, Corpus, load_corpus
 from budgetune.trainables._data import load_data
 from budgetune.trainables._export import (
+    DECODER,
     hf_model,
     load_point,
     point_model,
@@ -45,7 +46,8 @@ from budgetune.trainables.load_compressed import load_compressed
 
 __all__ = [
     "GridCell", "block_linears", "compressed_bytes", "compressed_copy", "cubic_sparsity",
-    "final_bytes", "hf_model", "load_compressed", "load_point", "point_model", "save_compressed",
+    "final_bytes", "DECODER", "hf_model", "load_compressed", "load_point", "point_model",
+    "save_compressed",
     "save_point", "save_tokenizer",
     "matrix_bytes", "measured_sparsity", "prune_to",
     "BUILTIN", "FAMILIES", "Batch", "BatchSampler", "Corpus", "Family", "Report",

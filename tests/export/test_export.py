@@ -16,7 +16,8 @@ import yaml
 from budgetune.analysis import answer_best, load_results
 from budgetune.results import kept_models, models_folder, point_path
 from budgetune.search import SearchSpec, run_search
-from budgetune.trainables import FAMILIES, load_data, validation_batches
+from budgetune.trainables import FAMILIES, load_data
+from budgetune.trainables._batches import validation_batches
 
 pytestmark = pytest.mark.slow  # two real searches, about two minutes
 
@@ -87,7 +88,7 @@ def test_export_loads_with_plain_transformers_and_gives_the_searchs_losses(searc
     reports = load_results(searches, "g").reports
     point = reports[(reports["trial_id"] == best.trial_id) & reports["point"]
                     & (reports["budget_flops"] == best.trained_budget_flops)].iloc[-1]
-    windows = _windows(tmp_path, best.schedule, int(point["eval_tokens"]))
+    windows = _windows(tmp_path, best.schedule, 1024)  # the searches' --eval-tokens
     dense = _plain(out, windows, "gpt2", "dense")
     assert not dense["budgetune_imported"] and dense["class"] == "GPT2LMHeadModel"
     assert dense["n_layers"] == 2
@@ -142,7 +143,7 @@ def test_a_point_not_kept_is_refused_without_retrain_and_retrained_with_it(searc
     best = answer_best(searches, 3e10, model="bert", name="b")
     reports = load_results(searches, "b").reports
     point = reports[(reports["trial_id"] == best.trial_id) & reports["point"]].iloc[-1]
-    windows = _windows(tmp_path, best.schedule, int(point["eval_tokens"]))
+    windows = _windows(tmp_path, best.schedule, 1024)  # the searches' --eval-tokens
     dense = _plain(out, windows, "bert", "dense")
     assert dense["class"] == "RobertaPreLayerNormForMaskedLM"
     assert abs(dense["loss"] - point["val_loss"]) < 1e-4, (dense, point["val_loss"])
