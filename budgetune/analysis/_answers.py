@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from budgetune.analysis._fit import FitOptions
@@ -19,7 +19,7 @@ from budgetune.analysis._query import (
     best_schedule,
     json_safe,
 )
-from budgetune.analysis._status import saved_size_limit, search_status
+from budgetune.analysis._status import SearchStatus, disk_use, saved_size_limit, search_status
 from budgetune.spaces import validate_budget
 
 
@@ -64,12 +64,18 @@ def best_json(best: BestSchedule) -> str:
     return json.dumps(best.to_dict())
 
 
-def status_json(root: str | Path, name: str | None = None) -> str:
+def status_json(root: str | Path, name: str | None = None,
+                statuses: list[SearchStatus] | None = None) -> str:
     """``status --json``'s one line (without its newline): each search's settings, trial
-    counts, spent FLOPs and best recipe per budget under its size limit."""
+    counts, spent FLOPs, disk use and best recipe per budget under its size limit. A caller
+    that keeps ``search_status``'s answer (the service) passes it as ``statuses``: the disk use
+    is then measured again, since it changes without the tables (an ended trial's checkpoints
+    are deleted after its rows are written)."""
+    statuses = (search_status(root, name) if statuses is None
+                else [replace(s, disk=disk_use(s.folder)) for s in statuses])
     return json.dumps(json_safe([
         {"name": s.name, "spec": s.spec, "train_flops": s.train_flops,
          "max_bytes": s.max_bytes, "size_limit": s.size_limit,
          "experiments": [asdict(e) for e in s.experiments],
          "best": [asdict(b) for b in s.best], "disk": s.disk}
-        for s in search_status(root, name)]), default=str)
+        for s in statuses]), default=str)

@@ -33,11 +33,19 @@ def check_search(root: str | Path, search: str | None) -> str | None:
     return search
 
 
-def status_json(root: str | Path, search: str | None = None) -> str:
-    """What ``budgetune status --json [--name SEARCH]`` prints."""
+def status_json(root: str | Path, search: str | None = None, statuses=None) -> str:
+    """What ``budgetune status --json [--name SEARCH]`` prints; ``statuses``: a kept
+    ``search_status`` answer for these tables (``statuses_of``)."""
     from budgetune.analysis import status_json
 
-    return status_json(root, check_search(root, search)) + "\n"
+    return status_json(root, check_search(root, search), statuses) + "\n"
+
+
+def statuses_of(root: str | Path, search: str | None = None) -> list:
+    """``search_status`` for ``status_json``: what the tables say, kept by the service."""
+    from budgetune.analysis import search_status
+
+    return search_status(root, check_search(root, search))
 
 
 def searches_json(root: str | Path) -> str:

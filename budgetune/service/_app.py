@@ -134,8 +134,9 @@ def create_app(results: str | Path, token: str | None = None) -> FastAPI:
 
     @app.get("/api/status", summary="What `budgetune status --json` prints")
     def status(search: str | None = Query(None, description="one search (default: all)")):
-        return _json(svc.answer(("status", search),
-                                lambda: _answers.status_json(svc.root, search))[1])
+        statuses = svc.answer(("status", search),
+                              lambda: _answers.statuses_of(svc.root, search))[1]
+        return _json(_answers.status_json(svc.root, search, statuses))
 
     @app.get("/api/best", summary="What `budgetune best --json` prints")
     def best(budget: str = Query(..., description="training FLOPs, a positive number"),
