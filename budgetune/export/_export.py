@@ -187,11 +187,22 @@ def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: st
             corpus_id=sf.corpus_id)
         (tmp / "README.md").write_text(model_card(exported, sf))
         files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
+        _ordinary_permissions(tmp)
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return replace(exported, files=files)
+
+
+def _ordinary_permissions(folder: Path) -> None:
+    """The permissions of a folder and files made the ordinary way (under the umask): a
+    temporary folder, and some files written through temporary names, are the owner's alone."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~umask)
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -149,12 +149,9 @@ def drop_checkpoints(fs: pafs.FileSystem, trial_path: str) -> None:
             fs.delete_dir(info.path)
 
 
-def drop_ended_checkpoints(result_grid) -> int:
+def drop_ended_checkpoints(result_grid) -> None:
     """After ``Tuner.fit``: the checkpoints of every trial that ended without an error (the
-    experiment's final state is saved by then). Returns how many trials were cleaned."""
-    count = 0
+    experiment's final state is saved by then)."""
     for result in result_grid:
         if result.error is None and result.path:
             drop_checkpoints(result.filesystem, result.path)
-            count += 1
-    return count
