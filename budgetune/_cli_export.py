@@ -38,7 +38,7 @@ def add_export_command(sub) -> None:
 def _run_export(args) -> int:
     from budgetune.export import COMPRESSED_TOLERANCE, DENSE_TOLERANCE, check_out, export_best
 
-    check_out(Path(args.out), args.force)  # before any slow work
+    check_out(Path(args.out), args.force, args.results)  # before any slow work
     e = export_best(args.results, args.budget, args.out, max_mb=args.max_mb,
                     no_size_limit=args.no_size_limit, model=args.model, name=args.name,
                     force=args.force, retrain=args.retrain,

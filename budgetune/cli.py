@@ -71,7 +71,8 @@ def _add_train(sub) -> None:
     p.add_argument("--n-reports", type=int, default=10, help="evenly spaced reports")
     p.add_argument("--eval-tokens", type=int, default=None,
                    help="validation tokens per evaluation (default 16384)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default="auto",
+                   help="auto, cpu or cuda (default auto; with --schedule, the file's)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per report per line")
@@ -93,10 +94,11 @@ def _from_schedule_file(args: argparse.Namespace) -> Schedule:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise ValueError(f"--schedule {args.schedule} gives the schedule; drop {flags}, or "
                          "edit the file.")
-    if args.budget is None:
-        args.budget = sf.budget_flops
-        if args.main_line is None:  # the file's main line belongs to the file's budget
-            args.main_line = sf.main_line_flops
+    args.budget = sf.budget_flops if args.budget is None else args.budget
+    if args.main_line is None and sf.main_line_flops and args.budget <= sf.main_line_flops:
+        args.main_line = sf.main_line_flops  # a point of the file's main line
+    args.device = sf.device if args.device == "auto" else args.device
+    args.corpus_id = sf.corpus_id
     args.eval_tokens = sf.eval_tokens if args.eval_tokens is None else args.eval_tokens
     args.corpus = sf.corpus if args.corpus is None else args.corpus
     args.threads = sf.threads if args.threads is None else args.threads
@@ -133,6 +135,10 @@ def _run_train(args: argparse.Namespace) -> int:
               f"n_layers={schedule.n_layers} budget={args.budget:.3g} FLOPs "
               f"(loading corpus {args.corpus!r})", flush=True)
     trial = Trial(schedule, args.budget, config)
+    if getattr(args, "corpus_id", "") and trial.data.corpus_id != args.corpus_id:
+        raise ValueError(f"The corpus here tokenizes to corpus_id {trial.data.corpus_id}, but "
+                         f"the schedule file's search used {args.corpus_id}: another Python "
+                         "standard library or tokenizer; re-run it where the search ran.")
     if not args.json:
         from budgetune.trainables import cooldown_start
 

@@ -42,13 +42,13 @@ from scipy import stats
 
 from budgetune.analysis._load import Results
 from budgetune.results import ResultsError
-from budgetune.spaces import schedule_fields
+from budgetune.spaces import training_fields
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 POINT_KEY = ["search_id", "experiment", "trial_id", "budget_flops"]
 # What decides the trained model, besides its seed: quantization is applied after training, so
 # the schedule's quant_bits is a compression cell like any other, not part of the training.
-TRAINING_FIELDS = [f.name for f in schedule_fields() if f.name not in ("seed", "quant_bits")]
+TRAINING_FIELDS = training_fields()
 RECIPE_KEY = ["budget_flops", *TRAINING_FIELDS, "sparsity", "quant_bits"]
 
 

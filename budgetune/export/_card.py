@@ -56,13 +56,24 @@ def model_card(e, sf) -> str:
     schedule_rows = "\n".join(f"| `{k}` | {v} |" for k, v in s.items())
     rerun = "budgetune train --schedule schedule.yaml"
     chosen = " (the smallest of them was chosen)" if b.smaller_preferred else ""
+    layers = f"{s['n_layers']} layer{'s' if s['n_layers'] != 1 else ''}"
+    seeds = (f"{b.basis} (seeds {list(b.seeds)})" if b.n_seeds > 1 else
+             f"single seed ({s['seed']}): the interval is the evaluation's alone, not seed "
+             "noise")
+    shared = (f"share_fraction {s['share_fraction']} of the main line's steps; this point "
+              f"trained {b.share_fraction_effective:.2f} of its steps shared (the switch is "
+              "placed on the main line)" if s["share_fraction"] else "never shared")
+    where = extrapolation_text(b.factor, b.largest_measured_budget)
+    where = (f"The budget asked is {where}: the model is the measured point at {trained:.3g} "
+             "FLOPs, and only the frontier and allocation figures below are extrapolated."
+             if b.extrapolated else f"The budget asked is {where}.")
     facts = "\n".join(f"| {k} | {v} |" for k, v in [
         ("budget asked", f"{b.budget_flops:.3g} FLOPs"),
         ("budget point exported", f"{trained:.3g} training FLOPs: {line}"),
         ("compression", cell + one_shot),
+        ("weight sharing", shared),
         ("loss of the recipe", f"{b.val_loss_compressed:.4f} nats (val_loss_compressed), 95% "
-         f"interval [{b.loss_interval[0]:.4f}, {b.loss_interval[1]:.4f}], {b.basis} (seeds "
-         f"{list(b.seeds)})"),
+         f"interval [{b.loss_interval[0]:.4f}, {b.loss_interval[1]:.4f}], {seeds}"),
         (f"this model (seed {s['seed']}), dense", f"{e.val_loss:.5f} nats measured after "
          f"export; the search measured {e.val_loss_reported:.5f}"),
         ("this model, compressed", f"{e.val_loss_compressed:.5f} nats measured from "
@@ -75,10 +86,10 @@ def model_card(e, sf) -> str:
          f"`compressed.safetensors` is {_mb(e.compressed_file_bytes)}"),
         ("size limit", b.size_limit),
         ("candidates", f"{b.n_candidates} recipes within the budget and the limit")])
-    return f"""# {b.model} · d_model {s['d_model']} · {s['n_layers']} layers · {trained:.3g} FLOPs
+    return f"""# {b.model} · d_model {s['d_model']} · {layers} · {trained:.3g} FLOPs
 
 Exported by budgetune: the answer of `budgetune best --budget {b.budget_flops:.3g}` under the
-size limit {b.size_limit}. {extrapolation_text(b.factor, b.largest_measured_budget)}.
+size limit {b.size_limit}. {where}
 
 | | |
 |---|---|
@@ -98,9 +109,8 @@ Recipes within noise of the lowest loss at this budget{chosen}:
 ## How it was found
 
 Search `{sf.notes.get('search')}` (search id `{b.search_id}`), experiment `{b.experiment}`,
-trial `{b.trial_id}`, on Ray Tune with ASHA over FLOPs; the weights are from
-the {e.source}. The loss is the validation loss of the model compressed to its
-recipe's sparsity and bits.
+trial `{b.trial_id}`, on Ray Tune with ASHA over FLOPs; the weights are from the {e.source}.
+The recipe's loss is the validation loss of the model compressed to its sparsity and bits.
 
 ## Schedule
 
@@ -108,8 +118,10 @@ recipe's sparsity and bits.
 |---|---|
 {schedule_rows}
 
-Re-run it (the same seed, budget, main line, evaluation tokens and threads give the same final
-loss): `{rerun}`
+Re-run it: `{rerun}`. The same seed, budget, main line, evaluation tokens, threads and device
+give the same final `val_loss` (the uncompressed model's); the `val_loss_compressed` it prints is
+at the schedule's own pruning target, which differs from this export's cell when that cell was
+pruned one-shot beyond it.
 
 ## Loading
 

@@ -25,7 +25,13 @@ from pathlib import Path
 from budgetune.analysis import BestSchedule, answer_best, compressed_variants, load_results
 from budgetune.export._card import model_card
 from budgetune.export._schedule_file import ScheduleFile, write_schedule_file
-from budgetune.results import find_kept, models_folder, read_search_spec, search_folders
+from budgetune.results import (
+    MODELS_DIR,
+    find_kept,
+    models_folder,
+    read_search_spec,
+    search_folders,
+)
 
 DENSE_TOLERANCE = 1e-4  # nats: the exported model against the search's val_loss
 COMPRESSED_TOLERANCE = 1e-3  # nats: the decoded artifact against the cell's loss
@@ -38,7 +44,7 @@ class Exported:
     out: Path
     best: BestSchedule
     files: dict[str, int]  # file name -> bytes
-    source: str  # "kept model PATH" or "retrained"
+    source: str  # where the weights came from: the kept model's file, or "point trained again"
     val_loss: float  # the exported model, measured now  # nats
     val_loss_reported: float  # the search's, for this trial and point
     val_loss_compressed: float  # the decoded artifact, measured now
@@ -48,7 +54,13 @@ class Exported:
     corpus_id: str
 
 
-def check_out(out: Path, force: bool) -> None:
+def check_out(out: Path, force: bool, results: str | Path | None = None) -> None:
+    """Refuse an ``--out`` that is a file, holds files (unless ``force``), or would replace
+    the results folder (or one above it)."""
+    out = out.resolve()
+    if results is not None and Path(results).resolve().is_relative_to(out):
+        raise ValueError(f"--out {str(out)!r} holds the results {str(results)!r}; give a "
+                         "folder outside them.")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file; give a folder.")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -61,8 +73,8 @@ def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
                 model: str | None = None, name: str | None = None, force: bool = False,
                 retrain: bool = False, progress=print) -> Exported:
     """Export the answer of ``best`` for (``budget_flops``, size limit, ``model``) to ``out``."""
-    out = Path(out)
-    check_out(out, force)
+    out = Path(out).resolve()
+    check_out(out, force, root)
     results = load_results(root, name)
     best = answer_best(root, budget_flops, max_mb, no_size_limit, model, name, results=results)
     point = _point_row(results, best)
@@ -70,11 +82,13 @@ def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
     kept = find_kept(models_folder(folder), best.trained_budget_flops, best.trial_id)
     if kept is None and not retrain:
         keep = (spec or {}).get("keep_models", 0)
+        kept_what = (f"the search keeps the models of the {keep} best training recipes per "
+                     "budget under its own size limit" if keep else
+                     "the search kept no models (--keep-models 0)")
         raise ValueError(
             f"The weights of the winner (trial {best.trial_id}, its budget point at "
-            f"{best.trained_budget_flops:.3g} FLOPs) were not kept: the search keeps the "
-            f"{keep} best schedules per budget by its own objective; add --retrain to train "
-            "it again (deterministic).")
+            f"{best.trained_budget_flops:.3g} FLOPs) were not kept: {kept_what}; add "
+            "--retrain to train it again (deterministic).")
     sf = ScheduleFile(
         schedule=dict(best.schedule), budget_flops=best.trained_budget_flops,
         main_line_flops=(best.main_line_flops if best.main_line_flops > best.trained_budget_flops
@@ -82,23 +96,29 @@ def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
         eval_tokens=int((spec or {}).get("eval_tokens", point["eval_tokens"])), corpus="builtin",
         corpus_id=str(point["corpus_id"]), threads=int((spec or {}).get("cpus_per_trial", 1)),
         val_loss=float(point["val_loss"]),
+        device="cuda" if (spec or {}).get("gpus_per_trial", 0) > 0 else "cpu",
         notes={"search": folder.name, "trial_id": best.trial_id,
                "experiment": best.experiment})
-    trial, tokenizer = _evaluation_trial(sf, kept, progress)
-    return _write(out, best, sf, trial, tokenizer, point, kept, _cell_loss(results, best))
+    trial, tokenizer, source = _evaluation_trial(sf, kept, retrain, progress)
+    return _write(out, best, sf, trial, tokenizer, source, point, _cell_loss(results, best))
+
+
+def _of_point(frame, best: BestSchedule):
+    """The rows of ``frame`` of the winner's budget point."""
+    return frame[(frame["search_id"] == best.search_id)
+                 & (frame["experiment"] == best.experiment)
+                 & (frame["trial_id"] == best.trial_id)
+                 & (frame["budget_flops"] == best.trained_budget_flops)]
 
 
 def _point_row(results, best: BestSchedule):
-    r = results.reports
-    rows = r[(r["trial_id"] == best.trial_id) & r["point"].astype(bool)
-             & (r["budget_flops"] == best.trained_budget_flops)]
-    return rows.sort_values("step").iloc[-1]
+    rows = _of_point(results.reports, best)
+    return rows[rows["point"].astype(bool)].sort_values("step").iloc[-1]
 
 
 def _cell_loss(results, best: BestSchedule) -> float:
-    v = compressed_variants(results)
-    cell = v[(v["trial_id"] == best.trial_id) & (v["budget_flops"] == best.trained_budget_flops)
-             & (v["sparsity"] == best.sparsity) & (v["quant_bits"] == best.quant_bits)]
+    v = _of_point(compressed_variants(results), best)
+    cell = v[(v["sparsity"] == best.sparsity) & (v["quant_bits"] == best.quant_bits)]
     return float(cell["loss"].iloc[0])
 
 
@@ -113,10 +133,10 @@ def _search_of(root, name: str | None, trial_id: str) -> tuple[Path, dict | None
     raise ValueError(f"No search under {str(root)!r} ran trial {trial_id}; check --results.")
 
 
-def _evaluation_trial(sf: ScheduleFile, kept, progress):
+def _evaluation_trial(sf: ScheduleFile, kept, retrain: bool, progress):
     """A ``Trial`` of the point holding the point's model (the kept one loaded into it, or
-    trained again; its evaluation is the search's: same windows, same loss), and the text of
-    its tokenizer."""
+    trained again; its evaluation is the search's: same windows, same loss), the text of its
+    tokenizer, and where the model came from."""
     import torch
 
     from budgetune.trainables import (
@@ -132,29 +152,39 @@ def _evaluation_trial(sf: ScheduleFile, kept, progress):
         torch.set_num_threads(sf.threads)
     schedule = sf.to_schedule()
     config = TrialConfig(corpus=sf.corpus, eval_tokens=sf.eval_tokens, n_reports=4,
-                         main_line_flops=sf.main_line_flops)
+                         main_line_flops=sf.main_line_flops, device=sf.device)
     corpus = load_corpus(BUILTIN)
     if kept is not None:  # from the cache only: a missing tokenizer is not trained here
-        _, corpus_id = cached_tokenizer(corpus, schedule.vocab_size)
-        if corpus_id != sf.corpus_id:
-            raise ValueError(f"The tokenizer cached here (corpus {corpus_id}) is not the one "
-                             f"the search used ({sf.corpus_id}); export on the machine that "
-                             "ran the search.")
+        try:
+            cached_tokenizer(corpus, schedule.vocab_size)
+        except ValueError:
+            if not retrain:
+                raise
+            kept = None  # --retrain: the tokenizer and the model, both trained again
     trial = Trial(schedule, sf.budget_flops, config)
+    if trial.data.corpus_id != sf.corpus_id:
+        raise ValueError(f"The corpus and tokenizer here (corpus_id {trial.data.corpus_id}) "
+                         f"are not the ones the search used ({sf.corpus_id}): another Python "
+                         "standard library; export where the search ran.")
     if kept is not None:
-        trial.model = load_point(schedule, trial.data.eot_id, kept.path).to(trial.device)
+        try:
+            trial.model = load_point(schedule, trial.data.eot_id, kept.path).to(trial.device)
+        except FileNotFoundError:  # a running search pruned it meanwhile
+            raise ValueError(f"The kept model {str(kept.path)!r} was deleted meanwhile by "
+                             "the running search; run export again, or add --retrain.") from None
         trial.pruned_to = schedule.prune_sparsity
-        return trial, cached_tokenizer(corpus, schedule.vocab_size)[0]
+        source = f"model the search kept ({MODELS_DIR}/{kept.path.parent.name}/{kept.path.name})"
+        return trial, cached_tokenizer(corpus, schedule.vocab_size)[0], source
     progress(f"retraining trial {sf.notes['trial_id']}'s point: {trial.total_steps} steps of "
              f"{trial.flops_per_step:.3g} FLOPs ({sf.budget_flops:.3g} FLOPs)")
     for report in trial.run():
         progress(f"  step {report.step}/{trial.total_steps}  val_loss {report.val_loss:.4f}  "
                  f"{report.wall_s:.0f} s")
-    return trial, cached_tokenizer(corpus, schedule.vocab_size)[0]
+    return trial, cached_tokenizer(corpus, schedule.vocab_size)[0], "point trained again"
 
 
-def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: str, point,
-           kept, cell_loss: float) -> Exported:
+def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: str, source: str,
+           point, cell_loss: float) -> Exported:
     from budgetune.trainables import (
         DECODER,
         hf_model,
@@ -164,8 +194,12 @@ def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: st
         save_tokenizer,
     )
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as e:
+        raise ValueError(f"Cannot write next to --out {str(out)!r} ({e.strerror}); give a "
+                         "folder you can write to.") from None
     try:
         model = point_model(trial.model, trial.family)
         hf = hf_model(model, trial.family)
@@ -179,8 +213,7 @@ def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: st
         decoded = load_compressed(tmp).to(trial.device)
         val_loss_c = trial.evaluate(decoded)
         exported = Exported(
-            out=out, best=best, files={}, source=(f"kept model {kept.path}" if kept
-                                                  else "point trained again (--retrain)"),
+            out=out, best=best, files={}, source=source,
             val_loss=val_loss, val_loss_reported=float(point["val_loss"]),
             val_loss_compressed=val_loss_c, val_loss_compressed_reported=cell_loss,
             compressed_file_bytes=compressed.stat().st_size, eval_tokens=sf.eval_tokens,

@@ -14,6 +14,7 @@ from budgetune.results._kept import (
     point_metadata,
     point_path,
     prune_kept,
+    rank_loss,
 )
 from budgetune.results._schema import (
     GRID,
@@ -42,5 +43,5 @@ __all__ = [
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
     "READABLE_SCHEMAS", "schema_1_search_id",
     "DEFAULT_KEEP_MODELS", "MODELS_DIR", "KeptModel", "disk_bytes", "find_kept", "kept_models",
-    "models_folder", "point_metadata", "point_path", "prune_kept",
+    "models_folder", "point_metadata", "point_path", "prune_kept", "rank_loss",
 ]

@@ -1,15 +1,21 @@
-"""The models a search keeps: the final model of each budget point of the best K schedules per
-budget, in safetensors, under ``RESULTS/NAME/models/BUDGET/EXPERIMENT__TRIAL.safetensors``.
+"""The models a search keeps: the final model of each budget point of the best K training
+recipes per budget, in safetensors, as ``RESULTS/NAME/models/BUDGET/EXPERIMENT__TRIAL``
+``.safetensors``.
 
 A trial writes its point's model (``budgetune.trainables.save_point``: unshared, pruning masks
-folded in) before it reports the point, with what ranks it in the file's safetensors metadata
-(``objective``, the search's own value under its size limit; ``schedule_key``, the schedule
-without its seed). Then ``prune_kept`` deletes, at that budget, every file whose schedule is
-not among the K of lowest objective (a schedule's seeds are kept together, so the winner's
-repeats stay beside it). Files are ranked from their metadata alone, so nothing is remembered
-between calls: a restarted trial, a resumed search and two workers pruning at once all agree.
-Pruning is safe without a lock: K best of a growing set only ever loses members, so a file one
-worker deletes is one every later ranking would delete too.
+folded in) before it reports the point, with what ranks it in the file's safetensors metadata:
+``rank_loss``, the point's lowest ``val_loss_compressed`` over its own compression target and
+its compression grid within the search's size limit (infinite when no cell fits), which is what
+``best`` compares the point's recipes by; and ``recipe_key``, the training fields
+(``budgetune.spaces.training_fields``: not the seed, not the bits), which is how ``best`` pools
+seeds. Then ``prune_kept`` deletes, at that budget, every file whose recipe is not among the K
+of lowest ``rank_loss`` (a recipe's seeds, its repeats included, are kept together). Files are
+ranked from their metadata alone, so nothing is remembered between calls: a restarted trial, a
+resumed search and two workers pruning at once all agree without a lock, since a file is
+deleted only when K other recipes already rank above it. (A recipe dropped and later raised by
+a new seed's lower loss keeps only the seeds that come after; ``export --retrain`` trains the
+others again.) ``best`` may answer with a recipe outside the K, the smallest within noise of
+the lowest or one under a tighter ``--max-mb``; ``export`` then asks for ``--retrain``.
 
 Reading metadata needs ``safetensors`` alone (its numpy framework), not torch.
 """
@@ -18,11 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from budgetune.spaces import training_fields
+
 MODELS_DIR = "models"
-DEFAULT_KEEP_MODELS = 3  # schedules kept per budget (--keep-models)
+DEFAULT_KEEP_MODELS = 3  # training recipes kept per budget (--keep-models)
 SUFFIX = ".safetensors"
 
 
@@ -39,20 +48,28 @@ def point_path(folder: Path, budget_flops: float, experiment: str, trial_id: str
     return budget_dir(folder, budget_flops) / f"{experiment}__{trial_id}{SUFFIX}"
 
 
-def schedule_key(schedule: dict) -> str:
-    """The schedule without its seed: the seeds of one schedule are kept or dropped together."""
-    fields = {k: v for k, v in sorted(schedule.items()) if k != "seed"}
+def recipe_key(schedule: dict) -> str:
+    """The schedule's training fields: the seeds of one recipe (and the bits its cells vary)
+    are kept or dropped together."""
+    fields = {k: schedule.get(k) for k in training_fields()}
     return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:16]
 
 
+def rank_loss(cells: list[tuple[float, int]], max_bytes: float | None) -> float:
+    """The lowest loss of a point's (loss, bytes) cells within ``max_bytes`` (inf if none)."""
+    fitting = [loss for loss, nbytes in cells
+               if (max_bytes is None or nbytes <= max_bytes) and math.isfinite(loss)]
+    return min(fitting, default=math.inf)
+
+
 def point_metadata(*, schedule: dict, budget_flops: float, experiment: str, trial_id: str,
-                   objective: float, val_loss: float, main_line_flops: float,
+                   rank_loss: float, val_loss: float, main_line_flops: float,
                    corpus_id: str, eval_tokens: int) -> dict[str, str]:
     """The metadata a kept model carries (safetensors metadata is str -> str)."""
     return {"format": "budgetune-point-1", "schedule": json.dumps(schedule),
-            "schedule_key": schedule_key(schedule), "budget_flops": repr(float(budget_flops)),
+            "recipe_key": recipe_key(schedule), "budget_flops": repr(float(budget_flops)),
             "experiment": experiment, "trial_id": trial_id,
-            "objective": repr(float(objective)), "val_loss": repr(float(val_loss)),
+            "rank_loss": repr(float(rank_loss)), "val_loss": repr(float(val_loss)),
             "main_line_flops": repr(float(main_line_flops)), "corpus_id": corpus_id,
             "eval_tokens": str(int(eval_tokens))}
 
@@ -64,8 +81,8 @@ class KeptModel:
     experiment: str
     trial_id: str
     schedule: dict
-    schedule_key: str
-    objective: float
+    recipe_key: str
+    rank_loss: float
     val_loss: float
     main_line_flops: float
     corpus_id: str
@@ -86,7 +103,7 @@ def read_kept(path: Path) -> KeptModel | None:
     if m.get("format") != "budgetune-point-1":
         return None
     return KeptModel(path, float(m["budget_flops"]), m["experiment"], m["trial_id"],
-                     json.loads(m["schedule"]), m["schedule_key"], float(m["objective"]),
+                     json.loads(m["schedule"]), m["recipe_key"], float(m["rank_loss"]),
                      float(m["val_loss"]), float(m["main_line_flops"]), m["corpus_id"],
                      int(m["eval_tokens"]), nbytes)
 
@@ -100,18 +117,18 @@ def kept_models(folder: Path, budget_flops: float | None = None) -> list[KeptMod
 
 
 def prune_kept(folder: Path, budget_flops: float, keep: int) -> list[Path]:
-    """Delete the kept models at ``budget_flops`` outside the ``keep`` best schedules (by
-    their best objective, then name); returns what was deleted."""
+    """Delete the kept models at ``budget_flops`` outside the ``keep`` best recipes (by their
+    lowest ``rank_loss``, then name); returns what was deleted."""
     models = kept_models(folder, budget_flops)
     best: dict[str, tuple[float, str]] = {}
     for k in models:
-        best[k.schedule_key] = min(best.get(k.schedule_key, (float("inf"), "")),
-                                   (k.objective, k.path.name))
+        best[k.recipe_key] = min(best.get(k.recipe_key, (math.inf, "")),
+                                 (k.rank_loss, k.path.name))
     ranked = sorted(best, key=best.__getitem__)
     kept = set(ranked[:max(0, keep)])
     deleted = []
     for k in models:
-        if k.schedule_key not in kept:
+        if k.recipe_key not in kept:
             k.path.unlink(missing_ok=True)
             deleted.append(k.path)
     return deleted

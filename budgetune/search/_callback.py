@@ -11,9 +11,12 @@ which never reports them again. What remains is the few milliseconds in which Tu
 saved state into the results folder.
 Once a trial has ended (done or stopped; not errored, which ``--resume`` retries) its Tune
 checkpoints are deleted: resume never restores an ended trial. Not at once: only after a saved
-experiment state that records it as ended is complete, that is at the next save, or when the
-experiment has ended (``drop_ended_checkpoints``), so a crash never leaves a saved state that
-would restore a trial whose checkpoint is gone.
+experiment state that records it as ended is complete and stored: two saves later (Tune may
+upload a saved state in the background, so one save later could be too soon), or once
+``Tuner.fit`` has returned (``drop_ended``: its final state is saved), so a crash never leaves a
+saved state that would restore a trial whose checkpoint is gone. Only trials Tune completed
+count: one interrupted (Ctrl-C) or stopped with the whole experiment by the FLOPs cap keeps its
+checkpoints, for ``--resume``.
 ``stop_reason`` tells a trial that trained its whole budget (budget) from one ASHA stopped
 (asha), one that failed (error) and one stopped by the search-wide FLOPs cap (cap).
 """
@@ -27,6 +30,8 @@ from budgetune import __version__
 from budgetune.results import GRID, REPORTS, SCHEMA_VERSION, TRIALS, ResultsWriter
 from budgetune.spaces import config_to_schedule
 
+SAVES_BEFORE_DROP = 2  # an ended trial's checkpoints go two experiment-state saves later
+
 
 class ResultsCallback(Callback):
     def __init__(self, root: str, name: str, search_id: str, experiment: str, budget: float,
@@ -38,15 +43,15 @@ class ResultsCallback(Callback):
         self._rows = {"reports": [], "trials": [], "grid": []}
         self._last: dict[str, dict] = {}  # trial_id -> its last result
         self._finished: set[str] = set()  # trials whose final row is written
-        # ended trials' (filesystem, path): since the last save, and saved as ended
+        # ended trials' (filesystem, path): since the last save, and per save since, oldest first
         self._ended: list[tuple] = []
-        self._ended_saved: list[tuple] = []
+        self._saved: list[list[tuple]] = []
 
     def __getstate__(self) -> dict:  # Tune saves callbacks with the experiment: no rows
         state = dict(self.__dict__)
         state["_rows"] = {"reports": [], "trials": [], "grid": []}
         state["cap_reached"], state["ledger"] = None, None
-        state["_ended"], state["_ended_saved"] = [], []
+        state["_ended"], state["_saved"] = [], []
         return state
 
     def _base(self, trial, corpus_id: str) -> dict:
@@ -118,10 +123,19 @@ class ResultsCallback(Callback):
     def get_state(self) -> None:
         """Tune calls this as it saves its experiment state: the moment to write the rows."""
         self.flush()
-        for fs, path in self._ended_saved:  # ended in a saved state that is now complete
-            drop_checkpoints(fs, path)
-        self._ended_saved, self._ended = self._ended, []
+        self._saved.append(self._ended)
+        self._ended = []
+        while len(self._saved) > SAVES_BEFORE_DROP:  # recorded as ended by a stored state
+            for fs, path in self._saved.pop(0):
+                drop_checkpoints(fs, path)
         return None  # nothing to restore: the tables are the state
+
+    def drop_ended(self) -> None:
+        """After ``Tuner.fit`` (its final state saved): the checkpoints of every trial Tune
+        completed in this run of the experiment."""
+        for fs, path in [p for saved in self._saved for p in saved] + self._ended:
+            drop_checkpoints(fs, path)
+        self._saved, self._ended = [], []
 
     def on_experiment_end(self, trials, **info) -> None:
         # A stopper's stop_all ends the experiment without completing its running trials:
@@ -147,11 +161,3 @@ def drop_checkpoints(fs: pafs.FileSystem, trial_path: str) -> None:
     for info in fs.get_file_info(pafs.FileSelector(trial_path, allow_not_found=True)):
         if info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint_"):
             fs.delete_dir(info.path)
-
-
-def drop_ended_checkpoints(result_grid) -> None:
-    """After ``Tuner.fit``: the checkpoints of every trial that ended without an error (the
-    experiment's final state is saved by then)."""
-    for result in result_grid:
-        if result.error is None and result.path:
-            drop_checkpoints(result.filesystem, result.path)

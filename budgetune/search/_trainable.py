@@ -58,24 +58,29 @@ def trial_metrics(trial, report, max_bytes: float | None) -> dict:
     return metrics
 
 
-def keep_point(trial, report, metrics: dict, folder: str, keep: int) -> None:
+def keep_point(trial, report, max_bytes: float | None, folder: str, keep: int) -> None:
     """Write the model of a budget point to the search's models folder and prune that budget's
-    kept models to the ``keep`` best schedules."""
+    kept models to the ``keep`` best training recipes, ranked as ``best`` ranks them: by the
+    point's lowest compressed loss over its own target and its grid within the size limit."""
     from ray import tune
 
-    from budgetune.results import point_metadata, point_path, prune_kept
+    from budgetune.results import point_metadata, point_path, prune_kept, rank_loss
     from budgetune.trainables import point_model, save_point
 
     context = tune.get_context()
     experiment, trial_id = context.get_experiment_name(), context.get_trial_id()
     model = trial.model if report.completed else trial.branch_model
+    grid = report.grid or [cell.to_dict() for cell in trial.grid()]  # the main line's: once
+    cells = [(report.val_loss_compressed, report.compressed_bytes)] + [
+        (c["val_loss_compressed"], c["compressed_bytes"]) for c in grid]
     path = point_path(Path(folder), report.budget_flops, experiment, trial_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_point(point_model(model, trial.family), path, point_metadata(
         schedule=trial.schedule.to_dict(), budget_flops=report.budget_flops,
-        experiment=experiment, trial_id=trial_id, objective=metrics["objective"],
+        experiment=experiment, trial_id=trial_id, rank_loss=rank_loss(cells, max_bytes),
         val_loss=report.val_loss, main_line_flops=trial.main_line_flops,
         corpus_id=trial.data.corpus_id, eval_tokens=trial.config.eval_tokens))
+    trial.branch_model = None  # kept on disk: no need to hold it in memory
     prune_kept(Path(folder), report.budget_flops, keep)
 
 
@@ -113,7 +118,7 @@ def run_trial(config: dict, *, budget: float, rungs: list[float], max_bytes: flo
         metrics["node"] = node  # Ray's node id: hostnames repeat on one machine
         metrics["run_id"], metrics["restored_flops"] = run_id, restored_flops
         if keep is not None and keep[1] > 0 and report.point:
-            keep_point(trial, report, metrics, *keep)
+            keep_point(trial, report, max_bytes, *keep)
         if wsd:
             metrics["main_line"] = not report.point
             if not report.point:

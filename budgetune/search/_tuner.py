@@ -10,7 +10,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
-from budgetune.search._callback import ResultsCallback, drop_ended_checkpoints
+from budgetune.search._callback import ResultsCallback
 from budgetune.search._dedup import DedupSearcher
 from budgetune.search._search import FlopsLedger
 from budgetune.search._spec import SearchSpec
@@ -143,4 +143,5 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
                 name=name, storage_path=str(storage), callbacks=callbacks, stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2), verbose=0))
-    drop_ended_checkpoints(tuner.fit())
+    tuner.fit()
+    callbacks[0].drop_ended()  # Tune's final state is saved: ended trials need no checkpoint

@@ -9,6 +9,7 @@ from budgetune.spaces._schedule import (
     QUANT_BITS,
     Schedule,
     schedule_fields,
+    training_fields,
     validate_budget,
 )
 from budgetune.spaces._space import (
@@ -26,5 +27,5 @@ __all__ = [
     "PRESETS", "QUANT_BITS", "QUICK",
     "Choice", "Range", "Schedule", "Space", "config_to_schedule", "corner_values",
     "define_by_run",
-    "load_space", "schedule_fields", "validate_budget", "validate_space",
+    "load_space", "schedule_fields", "training_fields", "validate_budget", "validate_space",
 ]

@@ -89,6 +89,12 @@ def schedule_fields() -> list[dataclasses.Field]:
     return list(dataclasses.fields(Schedule))
 
 
+def training_fields() -> list[str]:
+    """The fields that decide what is trained, the recipe's training part: all but the seed
+    and ``quant_bits`` (quantization is applied after training; a recipe's cells vary it)."""
+    return [f.name for f in schedule_fields() if f.name not in ("seed", "quant_bits")]
+
+
 def _check(name: str, value: object, ok: bool, must: str) -> None:
     if not ok:
         raise ValueError(f"The value of `{name}` is {value!r}, but must be {must}.")

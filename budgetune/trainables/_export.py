@@ -226,13 +226,14 @@ def save_tokenizer(tokenizer_json: str, family_name: str, folder: str | Path, *,
                    model_max_length: int | None = None) -> None:
     """Write the BPE tokenizer (its ``tokenizer.json`` text) as a Hugging Face tokenizer folder
     that ``AutoTokenizer.from_pretrained(folder)`` loads: documents end with ``<|endoftext|>``
-    (eos and bos), and the masked LM's mask token is ``<|mask|>``."""
+    (eos and bos; also the padding token, as for GPT-2: batches padded with it need an
+    attention mask), and the masked LM's mask token is ``<|mask|>``."""
     from tokenizers import Tokenizer
 
     with quiet_torchao_import():
         from transformers import PreTrainedTokenizerFast
 
-    special = {"eos_token": EOT, "bos_token": EOT}
+    special = {"eos_token": EOT, "bos_token": EOT, "pad_token": EOT}
     if FAMILIES[family_name].masked:
         special["mask_token"] = MASK
     if model_max_length is not None:

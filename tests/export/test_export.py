@@ -121,12 +121,14 @@ def test_train_schedule_reruns_the_point_to_the_same_loss(searches, tmp_path):
     out = tmp_path / "export"
     assert _cli("export", "--budget", "2e10", "--model", "gpt2", "--results", str(searches),
                 "--name", "g", "--out", str(out)).returncode == 0
-    r = _cli("train", "--schedule", str(out / "schedule.yaml"), "--json")
-    assert r.returncode == 0, r.stderr
-    last = json.loads(r.stdout.strip().splitlines()[-1])
     saved = yaml.safe_load((out / "schedule.yaml").read_text())
-    assert last["budget_flops"] == saved["budget_flops"] == 2e10
-    assert last["val_loss"] == saved["val_loss"]  # exactly: the same run
+    assert saved["main_line_flops"] == 6e10  # a point of the WSD main line
+    for budget in ([], ["--budget", "2e10"]):  # the file's budget, or the command
+        r = _cli("train", "--schedule", str(out / "schedule.yaml"), *budget, "--json")
+        assert r.returncode == 0, r.stderr
+        last = json.loads(r.stdout.strip().splitlines()[-1])
+        assert last["budget_flops"] == saved["budget_flops"] == 2e10
+        assert last["val_loss"] == saved["val_loss"]  # exactly: the same run
 
 
 def test_a_point_not_kept_is_refused_without_retrain_and_retrained_with_it(searches,
@@ -153,7 +155,7 @@ def test_disk_use_is_bounded_by_the_kept_models(searches):
     folder = Path(searches) / "g"
     for budget in (2e10, 6e10):
         kept = kept_models(models_folder(folder), budget)
-        assert 1 <= len({k.schedule_key for k in kept}) <= 2
+        assert 1 <= len({k.recipe_key for k in kept}) <= 2
     assert kept_models(models_folder(Path(searches) / "b")) == []
     assert not list((folder / "tune").rglob("checkpoint_*"))  # ended trials: none left
     r = _cli("status", "--results", str(searches), "--name", "g", "--json")
@@ -162,7 +164,7 @@ def test_disk_use_is_bounded_by_the_kept_models(searches):
     assert status["disk"]["total"] >= status["disk"]["models"] > 0
 
 
-@pytest.mark.parametrize("case", ["not empty", "no point", "no tokenizer cache"])
+@pytest.mark.parametrize("case", ["not empty", "no point", "no tokenizer cache", "results"])
 def test_bad_export_input_is_one_line_exit_2_and_writes_nothing(searches, tmp_path, case):
     out, env = tmp_path / "out", {}
     args = ["export", "--budget", "6e10", "--model", "gpt2", "--results", str(searches),
@@ -172,6 +174,8 @@ def test_bad_export_input_is_one_line_exit_2_and_writes_nothing(searches, tmp_pa
         (out / "mine.txt").write_text("keep me")
     elif case == "no point":
         args += ["--max-mb", "0.000001"]
+    elif case == "results":  # --force onto the results themselves: refused, not replaced
+        args = [*args[:-1], str(searches), "--force"]
     else:
         env = {"BUDGETUNE_CACHE": str(tmp_path / "empty-cache")}
     r = _cli(*args, env=env)
@@ -180,6 +184,8 @@ def test_bad_export_input_is_one_line_exit_2_and_writes_nothing(searches, tmp_pa
     if case == "not empty":
         assert [p.name for p in out.iterdir()] == ["mine.txt"]
         assert "--force" in r.stderr
+    elif case == "results":
+        assert {"g", "b"} <= {p.name for p in searches.iterdir()}
     else:
         assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no leftovers

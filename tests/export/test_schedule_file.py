@@ -28,13 +28,25 @@ def test_a_schedule_file_round_trips(tmp_path):
     assert "budgetune train --schedule schedule.yaml" in path.read_text()
 
 
+def test_numbers_written_as_yaml_reads_strings_are_numbers(tmp_path):
+    """YAML 1.1 reads 6e10 (no dot) as a string: a hand-edited file still means the number."""
+    sf, path = _file(tmp_path, replace=("main_line_flops: 60000000000.0",
+                                        "main_line_flops: 6e10"))
+    assert read_schedule_file(path).main_line_flops == 6e10
+
+
 @pytest.mark.parametrize("replace, words", [
     (("d_model: 16", "d_model: 15"), "d_model"),  # not divisible by n_heads
     (("d_model: 16", "width: 16"), "unknown fields ['width']"),
     (("budget_flops: 20000000000.0", "budget_flops: -1"), "budget"),
     (("main_line_flops: 60000000000.0", "main_line_flops: 1.0"), "main_line_flops"),
     (("format: budgetune-schedule-1", "format: other"), "is not a budgetune-schedule-1"),
-    (("threads: 1", "threads: 1\nextra: 2"), "unknown keys ['extra']"),
+    (("threads: 1", "threads: 1\nextra: 2"), "the keys ['extra'] are unknown"),
+    (("budget_flops: 20000000000.0", "budget_flops: abc"), "`budget_flops` is 'abc', but must"),
+    (("budget_flops: 20000000000.0\n", ""), "`budget_flops` is missing"),
+    (("threads: 1", "threads: abc"), "`threads` is 'abc', but must be an int"),
+    (("threads: 1", "threads: 0"), "`threads` is 0, but must be >= 1"),
+    (("  d_model: 16", "  d_model: sixteen"), "`schedule.d_model` is 'sixteen'"),
     (("schedule:", "schedule: [\n"), "not valid YAML"),
 ])
 def test_a_bad_schedule_file_is_one_line_and_exit_2(tmp_path, replace, words):

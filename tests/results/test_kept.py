@@ -4,16 +4,24 @@ decided from the files' metadata alone."""
 import numpy as np
 from safetensors.numpy import save_file
 
-from budgetune.results import find_kept, kept_models, point_metadata, point_path, prune_kept
+from budgetune.results import (
+    find_kept,
+    kept_models,
+    point_metadata,
+    point_path,
+    prune_kept,
+    rank_loss,
+)
 
 
-def _keep(folder, budget, trial, objective, d_model, seed=0, experiment="wsd-1e+12"):
-    schedule = {"model": "gpt2", "d_model": d_model, "seed": seed}
+def _keep(folder, budget, trial, objective, d_model, seed=0, experiment="wsd-1e+12",
+          quant_bits=32):
+    schedule = {"model": "gpt2", "d_model": d_model, "seed": seed, "quant_bits": quant_bits}
     path = point_path(folder, budget, experiment, trial)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({"w": np.zeros(4, np.float32)}, str(path), metadata=point_metadata(
         schedule=schedule, budget_flops=budget, experiment=experiment, trial_id=trial,
-        objective=objective, val_loss=objective, main_line_flops=1e12, corpus_id="c",
+        rank_loss=objective, val_loss=objective, main_line_flops=1e12, corpus_id="c",
         eval_tokens=1024))
     return path
 
@@ -21,7 +29,8 @@ def _keep(folder, budget, trial, objective, d_model, seed=0, experiment="wsd-1e+
 def test_prune_keeps_the_k_best_schedules_with_all_their_seeds(tmp_path):
     for i, (objective, d) in enumerate([(4.0, 16), (3.0, 32), (5.0, 64), (3.5, 48)]):
         _keep(tmp_path, 1e11, f"t{i}", objective, d)
-    _keep(tmp_path, 1e11, "r1", 3.2, 32, seed=1, experiment="repeats-1e+11")  # winner's seed
+    # the winner's repeat, retrained at its best cell's bits: the same recipe, as best pools it
+    _keep(tmp_path, 1e11, "r1", 3.2, 32, seed=1, experiment="repeats-1e+11", quant_bits=4)
     _keep(tmp_path, 3e11, "t0", 9.0, 16)  # another budget: ranked on its own
     deleted = prune_kept(tmp_path, 1e11, keep=2)
     left = {k.trial_id for k in kept_models(tmp_path, 1e11)}
@@ -42,6 +51,13 @@ def test_pruning_in_any_order_ends_in_the_same_files(tmp_path):
     prune_kept(tmp_path / "b", 1e11, keep=3)
     names = [{k.trial_id for k in kept_models(tmp_path / x, 1e11)} for x in "ab"]
     assert names[0] == names[1] == {"t1", "t3", "t5"}
+
+
+def test_a_point_ranks_by_its_best_cell_within_the_size_limit():
+    cells = [(4.0, 900), (3.5, 2000), (float("nan"), 10), (3.8, 1000)]
+    assert rank_loss(cells, 1000) == 3.8
+    assert rank_loss(cells, None) == 3.5
+    assert rank_loss(cells, 100) == float("inf")
 
 
 def test_keep_zero_keeps_nothing_and_a_foreign_file_is_left_alone(tmp_path):

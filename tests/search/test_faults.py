@@ -243,3 +243,33 @@ def test_a_retried_trial_keeps_the_flops_it_trained_twice_counted(tmp_path):
     assert (reports["spent_flops"] >= reports["train_flops"]).all()
     for _, mine in reports.sort_values("step").groupby("trial_id"):
         assert mine["spent_flops"].is_monotonic_increasing
+
+
+def test_ctrl_c_keeps_the_running_trials_checkpoints_and_resume_completes_them(tmp_path):
+    """An ended trial loses its checkpoints; an interrupted one keeps them: after Ctrl-C
+    (SIGINT to the whole foreground group) Tune returns normally, and the trials it was
+    running must still resume from their checkpoints, not fail for want of them."""
+    proc = _start_search(tmp_path, "c")
+    folder = tmp_path / "c"
+    reached = _wait_for(lambda: _checkpointed_but_running(folder) or proc.poll() is not None)
+    assert reached and proc.poll() is None, "the search ended before the interrupt"
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=300)
+    trials = read_table(folder, "trials")
+    running = set(trials.loc[trials["status"] == "running", "trial_id"])
+    assert running, "no trial was interrupted"
+    tune = folder / "tune"
+    kept = {p.parent.name for p in tune.rglob("checkpoint_*")}
+    interrupted = [t for t in running if _checkpointed(read_table(folder, "reports"), t)]
+    assert interrupted and all(any(name.startswith(f"run_trial_{t}_") for name in kept)
+                               for t in interrupted), (interrupted, kept)
+    out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
+                          "c"], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    _check_table_whole(folder, 6)  # none failed: every report exactly once
+    assert not list(tune.rglob("checkpoint_*"))  # and now every trial has ended
+
+
+def _checkpointed(reports, trial_id: str) -> bool:
+    mine = reports[reports["trial_id"] == trial_id]
+    return bool((mine["train_flops"] >= BUDGET / 9).any())
