@@ -33,6 +33,7 @@ from budgetune.spaces import training_fields
 MODELS_DIR = "models"
 DEFAULT_KEEP_MODELS = 3  # training recipes kept per budget (--keep-models)
 SUFFIX = ".safetensors"
+FORMAT = "budgetune-point-2"  # the metadata's layout
 
 
 def models_folder(search_folder: str | Path) -> Path:
@@ -66,7 +67,7 @@ def point_metadata(*, schedule: dict, budget_flops: float, experiment: str, tria
                    rank_loss: float, val_loss: float, main_line_flops: float,
                    corpus_id: str, eval_tokens: int) -> dict[str, str]:
     """The metadata a kept model carries (safetensors metadata is str -> str)."""
-    return {"format": "budgetune-point-1", "schedule": json.dumps(schedule),
+    return {"format": FORMAT, "schedule": json.dumps(schedule),
             "recipe_key": recipe_key(schedule), "budget_flops": repr(float(budget_flops)),
             "experiment": experiment, "trial_id": trial_id,
             "rank_loss": repr(float(rank_loss)), "val_loss": repr(float(val_loss)),
@@ -91,21 +92,25 @@ class KeptModel:
 
 
 def read_kept(path: Path) -> KeptModel | None:
-    """A kept model's metadata; None for a file being written or deleted meanwhile."""
-    from safetensors import safe_open
+    """A kept model's metadata; None for a file deleted meanwhile, or not a kept model of this
+    format (never ranked, never deleted)."""
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="numpy") as f:
             m = f.metadata() or {}
         nbytes = path.stat().st_size
-    except (FileNotFoundError, OSError):
+    except (OSError, SafetensorError):
         return None
-    if m.get("format") != "budgetune-point-1":
+    if m.get("format") != FORMAT:
         return None
-    return KeptModel(path, float(m["budget_flops"]), m["experiment"], m["trial_id"],
-                     json.loads(m["schedule"]), m["recipe_key"], float(m["rank_loss"]),
-                     float(m["val_loss"]), float(m["main_line_flops"]), m["corpus_id"],
-                     int(m["eval_tokens"]), nbytes)
+    try:
+        return KeptModel(path, float(m["budget_flops"]), m["experiment"], m["trial_id"],
+                         json.loads(m["schedule"]), m["recipe_key"], float(m["rank_loss"]),
+                         float(m["val_loss"]), float(m["main_line_flops"]), m["corpus_id"],
+                         int(m["eval_tokens"]), nbytes)
+    except (KeyError, ValueError):
+        return None
 
 
 def kept_models(folder: Path, budget_flops: float | None = None) -> list[KeptModel]:
