@@ -213,6 +213,11 @@ def _print_summary(spec: SearchSpec) -> None:
     for b in budget_best(results, sorted(spec.budgets), spec.max_bytes):
         print(format_best_line(b))
     print(f"plots: {', '.join(str(p) for p in paths)}")
+    if spec.keep_models:
+        largest = f"{max(spec.budgets):.3g}".replace("e+", "e")
+        print(f"models: the best {spec.keep_models} training recipes per budget are kept in "
+              f"{spec.models_folder()}; export the winner with `budgetune export --budget "
+              f"{largest} --results {spec.results} --name {spec.name} --out DIR`")
 
 
 def _run_status(args) -> int:

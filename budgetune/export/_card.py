@@ -63,6 +63,10 @@ def model_card(e, sf) -> str:
     shared = (f"share_fraction {s['share_fraction']} of the main line's steps; this point "
               f"trained {b.share_fraction_effective:.2f} of its steps shared (the switch is "
               "placed on the main line)" if s["share_fraction"] else "never shared")
+    how = ("a repeat of one of the search's best recipes with another seed (trained in full, "
+           "FIFO)" if b.experiment.startswith("repeats") else
+           "a trial proposed by the search's Optuna sampler and judged by ASHA on the FLOPs "
+           "axis, on Ray Tune")
     where = extrapolation_text(b.factor, b.largest_measured_budget)
     where = (f"The budget asked is {where}: the model is the measured point at {trained:.3g} "
              "FLOPs, and only the frontier and allocation figures below are extrapolated."
@@ -109,7 +113,7 @@ Recipes within noise of the lowest loss at this budget{chosen}:
 ## How it was found
 
 Search `{sf.notes.get('search')}` (search id `{b.search_id}`), experiment `{b.experiment}`,
-trial `{b.trial_id}`, on Ray Tune with ASHA over FLOPs; the weights are from the {e.source}.
+trial `{b.trial_id}`: {how}; the weights are from the {e.source}.
 The recipe's loss is the validation loss of the model compressed to its sparsity and bits.
 
 ## Schedule

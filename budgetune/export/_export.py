@@ -35,6 +35,7 @@ from budgetune.results import (
 
 DENSE_TOLERANCE = 1e-4  # nats: the exported model against the search's val_loss
 COMPRESSED_TOLERANCE = 1e-3  # nats: the decoded artifact against the cell's loss
+SEARCH_EVAL_TOKENS = 8192  # SearchSpec's default, for a search.json without eval_tokens
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,10 @@ def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
     best = answer_best(root, budget_flops, max_mb, no_size_limit, model, name, results=results)
     point = _point_row(results, best)
     folder, spec = _search_of(root, name, best.trial_id)
+    spec = spec or {}
     kept = find_kept(models_folder(folder), best.trained_budget_flops, best.trial_id)
     if kept is None and not retrain:
-        keep = (spec or {}).get("keep_models", 0)
+        keep = spec.get("keep_models", 0)
         kept_what = (f"the search keeps the models of the {keep} best training recipes per "
                      "budget under its own size limit" if keep else
                      "the search kept no models (--keep-models 0)")
@@ -93,10 +95,10 @@ def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
         schedule=dict(best.schedule), budget_flops=best.trained_budget_flops,
         main_line_flops=(best.main_line_flops if best.main_line_flops > best.trained_budget_flops
                          else None),
-        eval_tokens=int((spec or {}).get("eval_tokens", point["eval_tokens"])), corpus="builtin",
-        corpus_id=str(point["corpus_id"]), threads=int((spec or {}).get("cpus_per_trial", 1)),
+        eval_tokens=int(spec.get("eval_tokens", SEARCH_EVAL_TOKENS)), corpus="builtin",
+        corpus_id=str(point["corpus_id"]), threads=int(spec.get("cpus_per_trial", 1)),
         val_loss=float(point["val_loss"]),
-        device="cuda" if (spec or {}).get("gpus_per_trial", 0) > 0 else "cpu",
+        device="cuda" if spec.get("gpus_per_trial", 0) > 0 else "cpu",
         notes={"search": folder.name, "trial_id": best.trial_id,
                "experiment": best.experiment})
     trial, tokenizer, source = _evaluation_trial(sf, kept, retrain, progress)

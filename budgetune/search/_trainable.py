@@ -16,7 +16,7 @@ annealed points alone. Each point comes with its grid and a checkpoint of the ma
 
 With ``keep`` (``--keep-models K``, the search's models folder), a trial writes the model of
 each of its budget points before reporting it, and prunes that budget's kept models to the K
-best schedules (``budgetune.results._kept``).
+best training recipes (``budgetune.results._kept``).
 """
 
 from __future__ import annotations
