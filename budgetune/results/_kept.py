@@ -145,8 +145,13 @@ def find_kept(folder: Path, budget_flops: float, trial_id: str) -> KeptModel | N
 
 
 def disk_bytes(path: str | Path) -> int:
-    """Bytes of the files under ``path`` (0 when it does not exist)."""
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes of the files under ``path`` (0 when it does not exist). A running search deletes
+    files meanwhile (checkpoints, pruned models): those count as gone."""
+    total = 0
+    for p in [Path(path), *Path(path).rglob("*")]:
+        try:
+            if p.is_file():
+                total += p.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
