@@ -3,8 +3,6 @@ compressed artifact, ``schedule.yaml`` and a model card."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from budgetune._cli_analysis import DEFAULT_RESULTS, _limit_flags
 
 
@@ -36,9 +34,8 @@ def add_export_command(sub) -> None:
 
 
 def _run_export(args) -> int:
-    from budgetune.export import COMPRESSED_TOLERANCE, DENSE_TOLERANCE, check_out, export_best
+    from budgetune.export import COMPRESSED_TOLERANCE, DENSE_TOLERANCE, export_best
 
-    check_out(Path(args.out), args.force, args.results)  # before any slow work
     e = export_best(args.results, args.budget, args.out, max_mb=args.max_mb,
                     no_size_limit=args.no_size_limit, model=args.model, name=args.name,
                     force=args.force, retrain=args.retrain,

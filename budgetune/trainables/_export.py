@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +45,7 @@ from budgetune.trainables._models import (
     quiet_torchao_import,
 )
 from budgetune.trainables._sharing import is_shared, unshare_blocks
-from budgetune.trainables._tokenizer import EOT, MASK
+from budgetune.trainables._tokenizer import EOT, MASK, write_atomically
 from budgetune.trainables.load_compressed import FORMAT, decode_matrix
 
 if TYPE_CHECKING:
@@ -76,21 +74,7 @@ def save_point(model: nn.Module, path: str | Path, metadata: dict[str, str]) -> 
     from safetensors.torch import save_model
 
     assert not any(k.endswith("_orig") for k in model.state_dict()), "not a point model"
-    _write_atomically(Path(path), lambda tmp: save_model(model, tmp, metadata=metadata))
-
-
-def _write_atomically(path: Path, write) -> None:
-    """``write(temporary name)`` next to ``path``, then rename it: readers never see half a
-    file. Readable by all, as an ordinary new file (mkstemp's are the owner's alone)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomically(Path(path), lambda tmp: save_model(model, tmp, metadata=metadata))
 
 
 def load_point(schedule: Schedule, eot_id: int, path: str | Path) -> nn.Module:
@@ -202,7 +186,7 @@ def save_compressed(model: nn.Module, family: Family, sparsity: float, quant_bit
     _check_decodes(tensors, metadata, quantized)
     hf.config.save_pretrained(folder)
     path = folder / COMPRESSED_FILE
-    _write_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    write_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     return path
 
 

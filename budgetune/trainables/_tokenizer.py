@@ -50,7 +50,8 @@ def tokenize_corpus(corpus: Corpus, vocab_size: int) -> TokenizedCorpus:
     folder.mkdir(parents=True, exist_ok=True)
     tok_path = folder / "tokenizer.json"
     if not tok_path.exists():
-        _atomic_write_text(tok_path, _train_tokenizer(corpus, vocab_size).to_str())
+        text = _train_tokenizer(corpus, vocab_size).to_str()
+        write_atomically(tok_path, lambda tmp: Path(tmp).write_text(text))
     tok_json = tok_path.read_text()
     tokenizer = Tokenizer.from_str(tok_json)
     eot, mask = tokenizer.token_to_id(EOT), tokenizer.token_to_id(MASK)
@@ -58,7 +59,8 @@ def tokenize_corpus(corpus: Corpus, vocab_size: int) -> TokenizedCorpus:
     for split in ("train", "valid"):
         path = folder / f"{split}.npy"
         if not path.exists():
-            _atomic_save_npy(path, _encode(tokenizer, getattr(corpus, split), eot))
+            write_atomically(path, lambda tmp, s=split: _save_npy(
+                tmp, _encode(tokenizer, getattr(corpus, s), eot)))
         splits[split] = np.load(path, allow_pickle=False)
     _, corpus_id = cached_tokenizer(corpus, vocab_size)
     return TokenizedCorpus(splits["train"], splits["valid"], tokenizer.get_vocab_size(),
@@ -102,15 +104,20 @@ def _encode(tokenizer, texts: tuple[str, ...], eot: int) -> np.ndarray:
     return np.asarray(ids, dtype=dtype)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
+def _save_npy(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: given a name, np.save would append .npy
         np.save(f, array, allow_pickle=False)
-    os.replace(tmp, path)
+
+
+def write_atomically(path: Path, write) -> None:
+    """``write(temporary name)`` next to ``path``, then rename it: readers never see half a
+    file. Readable by all, as an ordinary new file (mkstemp's are the owner's alone)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
