@@ -30,7 +30,7 @@ def add_search_commands(sub) -> None:
     d = SearchSpec()
     add = functools.partial(_add_setting, p)
     add("--space", default=d.space,
-        help="quick, default, paper, or a .yaml/.toml space file (default %(default)s)")
+        help="quick, default, paper, tiny, or a .yaml/.toml space file (default %(default)s)")
     add("--budget", type=float, nargs="+", default=None,
         help="training FLOPs budgets: each a budget point of every WSD trial, or under cosine "
         "one Tune experiment per budget (default "
