@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 DEFAULT_RESULTS = "results"
+WITHIN_NOISE_SHOWN = 10  # recipes listed as within noise of the lowest; --json has every one
 
 
 def add_analysis_commands(sub) -> None:
@@ -173,7 +174,10 @@ def format_best(best) -> str:
         lines.append(f"  {len(best.within_noise)} recipes are within noise of the lowest loss "
                      f"({best.lowest_loss:.4f})" + ("; the smallest is preferred" if
                                                     best.smaller_preferred else "") + ":")
-        lines += [f"    {_recipe_text(r)}" for r in best.within_noise]
+        lines += [f"    {_recipe_text(r)}" for r in best.within_noise[:WITHIN_NOISE_SHOWN]]
+        if len(best.within_noise) > WITHIN_NOISE_SHOWN:
+            lines.append(f"    ... and {len(best.within_noise) - WITHIN_NOISE_SHOWN} more "
+                         "(best --json lists them all)")
     lines.append(f"  budget {best.budget_flops:.3g}: "
                  + extrapolation_text(best.factor, best.largest_measured_budget))
     f = best.frontier

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from budgetune.analysis._candidates import plain
 from budgetune.analysis._fit import ScalingLawFit
@@ -91,6 +90,8 @@ def _rounded(n: float, winner: dict) -> Schedule:
 def allocate(fit: ScalingLawFit, budget_flops: float, winner: dict) -> Allocation:
     """The law's best (N, D) for ``budget_flops`` along the winner's shape family (module
     docstring). Raises ValueError when no schedule of the family gets one step of it."""
+
+    from scipy.optimize import minimize_scalar  # here: scipy costs every command 0.2–0.5 s
 
     def loss_at(log_n: float) -> float:
         n = math.exp(log_n)

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from budgetune.analysis._load import Results
 from budgetune.results import ResultsError
@@ -94,11 +93,6 @@ def compressed_variants(results: Results) -> pd.DataFrame:
     return variants.reset_index(drop=True)
 
 
-def _interval(mean: float, se: float, n: int) -> tuple[float, float]:
-    half = (stats.t.ppf(0.975, n - 1) if n >= 2 else Z_95) * se
-    return mean - half, mean + half
-
-
 def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFrame:
     """Recipes (seeds pooled), best first, within ``max_bytes`` when given.
 
@@ -118,34 +112,44 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
         return variants.assign(loss_mean=[], loss_se=[], loss_low=[], loss_high=[],
                                n_seeds=[], seeds=[], seed_losses=[], seed_diff_se=[],
                                best_seed=[])
-    rows = []
-    for key, g in variants.groupby(RECIPE_KEY, sort=False, dropna=False):
-        g = g.sort_values("loss")
-        n = int(g["seed"].nunique())
-        per_seed = g.groupby("seed")["loss"].mean()
-        # One seed measured twice (two searches): the mean of k paired differences.
-        diff_se = g.groupby("seed")["diff_se"].agg(
-            lambda x: float(np.sqrt((x.astype(float) ** 2).sum()) / len(x)))
-        mean = float(per_seed.mean())
-        se = float(per_seed.std(ddof=1) / np.sqrt(n)) if n >= 2 else float(
-            g["loss_se"].iloc[0])
-        low, high = _interval(mean, se, n)
-        top = g.iloc[0]
-        rows.append({**dict(zip(RECIPE_KEY, key)), "loss_mean": mean, "loss_se": se,
-                     "loss_low": low, "loss_high": high, "n_seeds": n,
-                     "seeds": tuple(sorted(int(x) for x in g["seed"].unique())),
-                     "seed_losses": {int(k): float(v) for k, v in per_seed.items()},
-                     "seed_diff_se": {int(k): float(v) for k, v in diff_se.items()},
-                     "one_shot": bool(g["one_shot"].any()),
-                     "compressed_bytes": int(g["compressed_bytes"].max()),
-                     "n_params_nonemb": float(g["n_params_nonemb"].mean()),
-                     "tokens": float(g["tokens"].mean()),
-                     "train_flops": float(g["train_flops"].mean()),
-                     "share_fraction_effective": float(top["share_fraction_effective"]),
-                     "main_line_flops": float(top["main_line_flops"]),
-                     "search_id": top["search_id"], "experiment": top["experiment"],
-                     "trial_id": top["trial_id"], "best_seed": int(top["seed"])})
-    ranked = pd.DataFrame(rows).sort_values(["loss_mean", "compressed_bytes"], kind="stable")
+    # One pass of grouped aggregates (a loop over groups took 6.8 s for 1,000 trials).
+    # Recipes are numbered in order of first appearance, which breaks ties in the ranking.
+    recipe = variants.groupby(RECIPE_KEY, sort=False, dropna=False).ngroup().to_numpy()
+    v = variants.assign(_recipe=recipe, _d2=variants["diff_se"].astype(float) ** 2)
+    v = v.sort_values("loss", kind="stable")  # a recipe's first row is its best seed's cell
+    # per recipe and seed: the mean loss; one seed measured k times (two searches) has the
+    # diff_se of the mean of its k paired differences
+    per_seed = v.groupby(["_recipe", "seed"], sort=True).agg(
+        loss=("loss", "mean"), d2=("_d2", "sum"), k=("_d2", "size"))
+    per_seed["diff_se"] = np.sqrt(per_seed["d2"]) / per_seed["k"]
+    by_recipe = per_seed.groupby(level="_recipe")
+    mean, n = by_recipe["loss"].mean(), by_recipe["loss"].size()
+    top = v.groupby("_recipe", sort=True).head(1).set_index("_recipe").sort_index()
+    se = np.where(n >= 2, by_recipe["loss"].std(ddof=1) / np.sqrt(n), top["loss_se"])
+    half = np.where(n >= 2, _t_95(np.maximum(n - 1, 1)) if (n >= 2).any() else Z_95, Z_95) * se
+    seeds, losses, diffs = {}, {}, {}
+    for (r, seed), loss, diff in zip(per_seed.index, per_seed["loss"], per_seed["diff_se"]):
+        seeds.setdefault(r, []).append(int(seed))
+        losses.setdefault(r, {})[int(seed)] = float(loss)
+        diffs.setdefault(r, {})[int(seed)] = float(diff)
+    cells = v.groupby("_recipe", sort=True)
+    ranked = pd.DataFrame({
+        **{c: top[c].to_numpy() for c in RECIPE_KEY},
+        "loss_mean": mean.to_numpy(float), "loss_se": se.astype(float),
+        "loss_low": (mean - half).to_numpy(float), "loss_high": (mean + half).to_numpy(float),
+        "n_seeds": n.to_numpy(int),
+        "seeds": [tuple(seeds[r]) for r in top.index],
+        "seed_losses": [losses[r] for r in top.index],
+        "seed_diff_se": [diffs[r] for r in top.index],
+        "one_shot": cells["one_shot"].any().to_numpy(bool),
+        "compressed_bytes": cells["compressed_bytes"].max().to_numpy("int64"),
+        **{c: cells[c].mean().to_numpy(float)
+           for c in ("n_params_nonemb", "tokens", "train_flops")},
+        "share_fraction_effective": top["share_fraction_effective"].to_numpy(float),
+        "main_line_flops": top["main_line_flops"].to_numpy(float),
+        "search_id": top["search_id"].to_numpy(), "experiment": top["experiment"].to_numpy(),
+        "trial_id": top["trial_id"].to_numpy(), "best_seed": top["seed"].to_numpy(int),
+    }).sort_values(["loss_mean", "compressed_bytes"], kind="stable")
     return ranked.reset_index(drop=True)
 
 
@@ -186,12 +190,34 @@ def pick(ranked: pd.DataFrame, budget_flops: float, max_bytes: float | None = No
     pool = pool.sort_values(["loss_mean", "compressed_bytes"], kind="stable")
     lowest = pool.iloc[0]
     gap = pool["loss_mean"] - lowest["loss_mean"]
-    noise = pool.apply(lambda row: noise_of_difference(row, lowest), axis=1)
+    # Independent measurements at once; the paired rule only for the lowest's own cells.
+    se, se_0 = pool["loss_se"].fillna(0.0), 0.0 if pd.isna(lowest["loss_se"]) else float(
+        lowest["loss_se"])
+    noise = Z_95 * np.sqrt(se**2 + se_0**2)
+    paired = _same_training_mask(pool, lowest)
+    noise[paired] = [noise_of_difference(row, lowest) for _, row in pool[paired].iterrows()]
     near = pool[gap <= noise]
     winner = near.sort_values(["compressed_bytes", "loss_mean"], kind="stable").iloc[0]
     return Pick(float(budget_flops), max_bytes, _row(winner), _row(lowest),
-                [_row(r) for _, r in near.iterrows()], len(pool),
+                near.to_dict("records"), len(pool),  # pandas gives Python scalars
                 bool(winner.name != lowest.name))
+
+
+def _t_95(df):
+    """Student's t two-sided 95% quantile. scipy is imported here, when seeds are pooled:
+    importing it costs every command 0.15–0.4 s (``budgetune status`` must answer in < 1 s)."""
+    from scipy.special import stdtrit
+
+    return stdtrit(df, 0.975)
+
+
+def _same_training_mask(pool: pd.DataFrame, b: pd.Series) -> pd.Series:
+    """``same_training(row, b)`` for every row of ``pool`` at once."""
+    mask = pd.Series(True, index=pool.index)
+    for field in ["budget_flops", *TRAINING_FIELDS]:
+        column, y = pool[field], b[field]
+        mask &= column.isna() if pd.isna(y) else (column == y)
+    return mask & (pool["seeds"].map(tuple) == tuple(b["seeds"]))
 
 
 def same_training(a: pd.Series, b: pd.Series) -> bool:
@@ -210,7 +236,7 @@ def noise_of_difference(a: pd.Series, b: pd.Series) -> float:
         seeds = sorted(a["seeds"])
         if len(seeds) >= 2:
             d = np.array([a["seed_losses"][s] - b["seed_losses"][s] for s in seeds])
-            return float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+            return float(_t_95(len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
         da, db = a["seed_diff_se"][seeds[0]], b["seed_diff_se"][seeds[0]]
         if not (pd.isna(da) or pd.isna(db)):
             return float(Z_95 * np.sqrt(da**2 + db**2))

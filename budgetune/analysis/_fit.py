@@ -23,8 +23,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import logsumexp
 
 DEFAULT_HUBER_DELTA = 1e-3
 DEFAULT_TOP_K = 8  # starts refined with L-BFGS-B, out of the full grid
@@ -134,6 +132,8 @@ def _grid_objectives(grid: np.ndarray, log_n, log_d, log_l, delta) -> np.ndarray
     e, a, b, alpha, beta = (grid[:, i:i + 1] for i in range(5))
     terms = np.stack([a - alpha * log_n, b - beta * log_d, np.broadcast_to(e, (len(grid),
                                                                                len(log_n)))])
+    from scipy.special import logsumexp  # here, as scipy.optimize: only fits need scipy
+
     r = logsumexp(terms, axis=0) - log_l
     return _huber(r, delta)[0].sum(axis=1)
 
@@ -153,6 +153,8 @@ def _check_points(n, d, loss) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _minimize_from(starts: np.ndarray, args: tuple, objective=None,
                    bounds=None) -> tuple[np.ndarray, float, str]:
     """L-BFGS-B from each start; the best optimum and its status."""
+    from scipy.optimize import minimize  # here: importing scipy costs every command 0.2–0.5 s
+
     objective = objective or _objective
     bounds = bounds or _BOUNDS
     best = None
