@@ -9,14 +9,20 @@ stay "running" in the tables for ever, beside the trial the restored searcher pr
 place. Rows written after it could be lost with a crash for a trial Tune restores as finished,
 which never reports them again. What remains is the few milliseconds in which Tune copies its
 saved state into the results folder.
-Once a trial has ended (done or stopped; not errored, which ``--resume`` retries) its Tune
-checkpoints are deleted: resume never restores an ended trial. Not at once: only after a saved
-experiment state that records it as ended is complete and stored: two saves later (Tune may
-upload a saved state in the background, so one save later could be too soon), or once
-``Tuner.fit`` has returned (``drop_ended``: its final state is saved), so a crash never leaves a
-saved state that would restore a trial whose checkpoint is gone. Only trials Tune completed
-count: one interrupted (Ctrl-C) or stopped with the whole experiment by the FLOPs cap keeps its
-checkpoints, for ``--resume``.
+Tune checkpoints are deleted here, not by Tune. Once a trial has ended (done or stopped; not
+errored, which ``--resume`` retries) all of them go: resume never restores an ended trial. While
+it runs, each one a newer checkpoint supersedes goes: a restore or a retry starts from the
+newest. Neither at once: only after a saved experiment state that records the change is
+complete and stored: two saves later (Tune may upload a saved state in the background, so one
+save later could be too soon), or once ``Tuner.fit`` has returned (``drop_ended``: its final
+state is saved), so a crash never leaves a saved state that names a checkpoint that is gone.
+Only trials Tune completed count: one interrupted (Ctrl-C) or stopped with the whole experiment
+by the FLOPs cap keeps its checkpoints, for ``--resume``. Tune's own ``num_to_keep`` is not
+used: to keep its saved state in step with what it deletes, Tune then saves the whole
+experiment state (every trial's, 38 kB each) whenever a trial has made ``num_to_keep`` new
+checkpoints since the last save. A search of 1,000 tiny trials saved it 377 times in 6 minutes
+instead of every 10 s, 196 ms a save at the end, and its driver's cost per trial tripled
+(benchmarks/scale.py, BENCHMARKS.md).
 ``stop_reason`` tells a trial that trained its whole budget (budget) from one ASHA stopped
 (asha), one that failed (error) and one stopped by the search-wide FLOPs cap (cap).
 """
@@ -43,15 +49,17 @@ class ResultsCallback(Callback):
         self._rows = {"reports": [], "trials": [], "grid": []}
         self._last: dict[str, dict] = {}  # trial_id -> its last result
         self._finished: set[str] = set()  # trials whose final row is written
-        # ended trials' (filesystem, path): since the last save, and per save since, oldest first
+        # (filesystem, path) to delete: an ended trial's folder (its checkpoints) or one
+        # superseded checkpoint; since the last save, and per save since, oldest first
         self._ended: list[tuple] = []
         self._saved: list[list[tuple]] = []
+        self._newest: dict[str, tuple] = {}  # trial_id -> (filesystem, path) of its newest
 
     def __getstate__(self) -> dict:  # Tune saves callbacks with the experiment: no rows
         state = dict(self.__dict__)
         state["_rows"] = {"reports": [], "trials": [], "grid": []}
         state["cap_reached"], state["ledger"] = None, None
-        state["_ended"], state["_saved"] = [], []
+        state["_ended"], state["_saved"], state["_newest"] = [], [], {}
         return state
 
     def _base(self, trial, corpus_id: str) -> dict:
@@ -116,6 +124,12 @@ class ResultsCallback(Callback):
         self._finished.add(trial.trial_id)
         self._ended.append((trial.storage.storage_filesystem, trial.path))
 
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
+        superseded = self._newest.get(trial.trial_id)
+        self._newest[trial.trial_id] = (checkpoint.filesystem, checkpoint.path)
+        if superseded is not None and superseded[1] != checkpoint.path:
+            self._ended.append(superseded)
+
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._rows["trials"].append(self._trial_row(trial, "error", "error"))
         self._finished.add(trial.trial_id)
@@ -156,8 +170,13 @@ class ResultsCallback(Callback):
                 writer.append(table, rows)
 
 
-def drop_checkpoints(fs: pafs.FileSystem, trial_path: str) -> None:
-    """Delete a trial's Tune checkpoints (``checkpoint_*`` under its folder)."""
-    for info in fs.get_file_info(pafs.FileSelector(trial_path, allow_not_found=True)):
+def drop_checkpoints(fs: pafs.FileSystem, path: str) -> None:
+    """Delete one Tune checkpoint (``path`` is a ``checkpoint_*`` folder), or every checkpoint
+    of a trial (``path`` is the trial's folder)."""
+    if path.rstrip("/").rsplit("/", 1)[-1].startswith("checkpoint_"):
+        if fs.get_file_info(path).type == pafs.FileType.Directory:
+            fs.delete_dir(path)
+        return
+    for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
         if info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint_"):
             fs.delete_dir(info.path)

@@ -142,6 +142,6 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
             run_config=tune.RunConfig(
                 name=name, storage_path=str(storage), callbacks=callbacks, stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2), verbose=0))
+                verbose=0))  # checkpoints: deleted by callbacks[0] (see its module)
     tuner.fit()
     callbacks[0].drop_ended()  # Tune's final state is saved: ended trials need no checkpoint

@@ -273,3 +273,38 @@ def test_ctrl_c_keeps_the_running_trials_checkpoints_and_resume_completes_them(t
 def _checkpointed(reports, trial_id: str) -> bool:
     mine = reports[reports["trial_id"] == trial_id]
     return bool((mine["train_flops"] >= BUDGET / 9).any())
+
+
+def test_a_running_trial_loses_the_checkpoints_its_newer_ones_supersede(tmp_path):
+    """Tune's num_to_keep is off (it forced a whole experiment-state save per trial
+    checkpoint pair); the callback deletes what a newer checkpoint supersedes, two saves later,
+    while the trial still runs, and never the trial's newest."""
+    budgets = (1e11, 2e11, 3e11, 4e11, 5e11)  # five budget points, each checkpointed
+    spec = SearchSpec(space="quick", budgets=budgets, num_samples=1, max_mb=None,
+                      results=str(tmp_path), name="s", eval_tokens=1024, lr_schedule="wsd")
+    seen, during, done = set(), [], threading.Event()
+
+    def watch():  # (checkpoints seen so far, checkpoints now) while the trial runs
+        while not done.wait(0.05):
+            now = {p.name for p in (spec.folder() / "tune").rglob("checkpoint_*")}
+            reports = _reports(spec.folder())
+            if reports is not None and reports["completed"].any():
+                return  # its last report is written: from here it has ended
+            seen.update(now)
+            during.append((frozenset(seen), frozenset(now)))
+
+    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "1"
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        run_search(spec, progress=lambda line: None)
+    finally:
+        del os.environ["TUNE_GLOBAL_CHECKPOINT_S"]
+        done.set()
+        watcher.join()
+    assert len(seen) >= 4, seen  # the points' checkpoints (the last point ends the trial)
+    # once it had one, it always had one: the newest is never deleted while it runs
+    assert all(now for ever, now in during if ever)
+    # and it lost some while it ran: the superseded ones
+    assert any(now and now < ever for ever, now in during)
+    assert not list((spec.folder() / "tune").rglob("checkpoint_*"))  # all, once it ended
