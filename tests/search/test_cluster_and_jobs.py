@@ -22,21 +22,21 @@ CLI = [sys.executable, "-m", "budgetune.cli"]
 RAY = str(Path(sys.executable).parent / "ray")  # CI runs pytest without activating the venv
 
 
-def _planned_steps(row) -> list[int]:
+def _planned_steps(row, budget: float = BUDGET) -> list[int]:
     """The report steps a trial of this trials-table row plans (to check nothing is lost)."""
     schedule = config_to_schedule(row.to_dict())
-    rungs = asha_rungs(BUDGET, BUDGET / 9, 3.0)
-    return report_steps(plan_steps(schedule, BUDGET), flops_per_step(schedule), BUDGET,
-                        tuple(r / BUDGET for r in rungs), REPORTS_BETWEEN_RUNGS)
+    rungs = asha_rungs(budget, budget / 9, 3.0)
+    return report_steps(plan_steps(schedule, budget), flops_per_step(schedule), budget,
+                        tuple(r / budget for r in rungs), REPORTS_BETWEEN_RUNGS)
 
 
-def _check_table_whole(folder, n_trials):
+def _check_table_whole(folder, n_trials, budget: float = BUDGET):
     reports, trials = read_table(folder, "reports"), read_table(folder, "trials")
     assert len(trials) == n_trials and set(trials["status"]) <= {"done", "stopped"}
     assert not reports.duplicated(["experiment", "trial_id", "step"]).any()
     for _, row in trials.iterrows():
         steps = sorted(reports.loc[reports["trial_id"] == row["trial_id"], "step"])
-        planned = _planned_steps(row)
+        planned = _planned_steps(row, budget)
         if row["status"] == "done":
             assert steps == planned  # every report, exactly once
         else:

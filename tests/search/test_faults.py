@@ -103,6 +103,79 @@ def test_a_worker_node_removed_mid_search_has_its_trials_rescheduled(tmp_path):
     _check_table_whole(spec.folder(), 5)
 
 
+
+TINY_BUDGET = 2e8  # the tiny space: 15 steps for its dearest schedule, 39 for its cheapest
+
+
+def _busy_nodes(folder: Path, nodes: set[str]) -> set[str]:
+    """Once 6 trials have ended: those of ``nodes`` where the trials table shows a trial
+    running and one ended (whose reports, and node, outlive the node)."""
+    if not (folder / "trials").is_dir():
+        return set()
+    trials = read_table(folder, "trials")
+    ended = trials["status"].isin(["done", "stopped"])
+    if ended.sum() < 6:
+        return set()
+    return nodes & set(trials.loc[trials["status"] == "running", "node"]) & set(
+        trials.loc[ended, "node"])
+
+
+def _failures(tune: Path) -> dict[str, str]:
+    """{trial_id: Tune's error.txt} of every trial that failed at least once."""
+    return {path.parent.name.split("_")[2]: path.read_text() for path in tune.rglob("error.txt")}
+
+
+def test_sixty_trials_on_six_nodes_survive_two_nodes_removed(tmp_path):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    secure_environment()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    workers = {node.node_id: node for node in (cluster.add_node(num_cpus=1) for _ in range(6))}
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    spec = SearchSpec(space="tiny", budgets=(TINY_BUDGET,), num_samples=60, max_mb=None,
+                      results=str(tmp_path), name="six", eval_tokens=1024)
+    removed: list[str] = []
+
+    def two_busy_nodes() -> bool:
+        removed[:] = sorted(_busy_nodes(spec.folder(), set(workers)))[:2]
+        return len(removed) == 2
+
+    def remove_two_busy_nodes():
+        if _wait_for(lambda: ended.is_set() or two_busy_nodes(), every=0.5) and not ended.is_set():
+            for node_id in removed:
+                cluster.remove_node(workers[node_id])
+        else:
+            removed.clear()
+
+    ended = threading.Event()
+    remover = threading.Thread(target=remove_two_busy_nodes, daemon=True)
+    remover.start()
+    try:
+        run_search(spec, progress=lambda line: None)
+    finally:
+        ended.set()
+        remover.join()
+        ray.shutdown()
+        cluster.shutdown()
+    assert len(removed) == 2, "the search ended before two busy nodes were removed"
+    reports, trials = _check_table_whole(spec.folder(), 60, TINY_BUDGET)
+    assert set(trials["node"]) == set(workers)  # trials ended on every one of the six
+    # The removal hit running trials: Tune saw them die with their node, and retried each to
+    # the end on a node still there.
+    failed = _failures(spec.folder() / "tune")
+    assert failed, "no trial failed: the removal hit no running trial"
+    assert all(any(f"its node has died. Node Id: {n}" in text for n in removed)
+               for text in failed.values()), failed
+    assert not set(trials.loc[trials["trial_id"].isin(failed), "node"]) & set(removed)
+    # Every report was written once; only a retried trial reports again what it trained
+    # after its last checkpoint (the tables keep the last).
+    raw = pd.concat([pq.read_table(p).to_pandas()
+                     for p in part_files(spec.folder(), "reports")])
+    assert set(raw.loc[raw.duplicated(["trial_id", "step"]), "trial_id"]) <= set(failed)
+
+
 def _saved_trials(folder: Path) -> set[str] | None:
     """The trials in Tune's newest saved experiment state (what a resume restores)."""
     states = sorted((folder / "tune" / f"budget-{BUDGET:.3g}").glob("experiment_state-*.json"))
