@@ -58,8 +58,9 @@ COMPACT_PARTS_ENV = "BUDGETUNE_COMPACT_PARTS"
 STALE_TMP_S = 600  # an append's temporary part older than this was left by a crash
 
 
-def _after_step(step: str) -> None:
-    """Called after each step of a compaction (a seam for tests that crash it there)."""
+def _after_step(step: str, table: Path) -> None:
+    """Called after each step of a compaction of the ``table`` folder (a seam for tests that
+    crash it there)."""
 
 
 def compact_parts() -> int:
@@ -96,16 +97,16 @@ def compact(folder: str | os.PathLike, table: str, over: int = 1) -> Path | None
             rows = rows.replace_schema_metadata({SCHEMA_KEY: str(SCHEMA_VERSION).encode()})
             pq.write_table(rows, tmp)
             _sync(tmp)
-            _after_step("written")
+            _after_step("written", path)
             spans = [_span(p) for p in live]
             first, last = min(s[0] for s in spans), max(s[1] for s in spans)
             merged = path / f"part-s{first:012d}-{last:012d}.parquet"
             os.replace(tmp, merged)
             _sync(path)
-            _after_step("renamed")
+            _after_step("renamed", path)
             for part in live:
                 part.unlink()
-                _after_step("deleted")
+                _after_step("deleted", path)
             return merged
     except OSError as e:
         with contextlib.suppress(OSError):
