@@ -3,7 +3,7 @@
 A search flushes one part per table at every Tune experiment-state save (every ~10 s): a search
 running for days leaves thousands, and a reader opens and checks every one. ``compact`` merges
 the live parts into one, keeping exactly the rows ``read_table`` returns (the latest row of each
-key, in the same order), in four steps, all under the table's ``.seq.lock`` (the lock an append
+key, in the same order), in three steps, all under the table's ``.seq.lock`` (the lock an append
 numbers its part under, so no append interleaves):
 
 1. the merged rows are written to ``.compact-<random>.tmp`` and synced (``"written"``);
@@ -21,15 +21,18 @@ of the folder's name at the time; a compacted part says its schema in its metada
 
 When: the search compacts every table when an experiment ends, and after a flush that leaves a
 table more than ``compact_parts()`` parts (``DEFAULT_COMPACT_PARTS``, or the environment's
-``BUDGETUNE_COMPACT_PARTS``; 0 never compacts). Measured on 2 shared CPU cores, a table of N
-parts of 20 reports rows: ``read_table`` takes ~2.5 ms a part (pyarrow's open and read, and
-the schema checks), so N = 1, 10, 30, 100, 300 read in 0.01, 0.03, 0.08, 0.26, 0.76 s;
-compacting 20,000 rows (a 1,000-trial search's reports) takes ~0.25 s, and reading them after,
-in one part, ~0.09 s. With a threshold T, a table never holds more than T + 1 parts (its
-compacted part and T flushes), so a read costs at most T × 2.5 ms above the one part's; and
-a compaction, which rewrites all R rows, runs once every T flushes: R / T rows a flush,
-amortized. T = 32: reads stay under 0.1 s above the rows' own cost, and at R = 20,000 rows
-the driver spends 0.25 s / 32 ≈ 8 ms a flush (0.08 % of a 10 s save interval) on it.
+``BUDGETUNE_COMPACT_PARTS``; 0 never compacts). Measured (2 shared CPU cores; best of 3–5) on a
+reports table of N parts of 20 rows, ``read_table`` takes 4, 20, 61, 190, 633 ms for N = 1, 10,
+30, 100, 300: ~2 ms a part (opening and reading a Parquet file; before ``_read_part`` took the
+column names once and read with ``ParquetFile`` it was ~3.8 ms: 1.17 s at N = 300). The rows
+themselves cost little: 20,000 rows (a 1,000-trial search's reports) in one part read in 13 ms.
+With a threshold T a table never holds more than T + 1 parts (its compacted part and T
+flushes), so a read costs at most ~2 T ms more than the compacted table's. A compaction
+rewrites all R rows: one part of 20,000 rows and 32 of 20 took 81–142 ms; it runs once every T
+flushes, so the driver pays R / T rows a flush, amortized. T = 32: the 1,000-trial table reads
+in 65 ms at worst instead of 13 ms, and compacting costs 2.5–4.5 ms a flush (< 0.05 % of Tune's
+10 s save interval; a 10× larger table, ~10× that). A smaller T buys little read time and
+compacts more often; a larger one lets reads grow by 2 ms a part.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from budgetune.results._store import (
     read_parts,
 )
 
-DEFAULT_COMPACT_PARTS = 32  # reads of ≤ 33 parts cost < 0.1 s; see the module docstring
+DEFAULT_COMPACT_PARTS = 32  # ≤ 33 parts read in < 0.1 s; see the module docstring
 COMPACT_PARTS_ENV = "BUDGETUNE_COMPACT_PARTS"
 STALE_TMP_S = 600  # an append's temporary part older than this was left by a crash
 
