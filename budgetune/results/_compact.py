@@ -50,10 +50,10 @@ from budgetune.results._store import (
     SCHEMA_KEY,
     ResultsError,
     _live,
+    _read_parts,
     _sequence_lock,
     _span,
     _spec,
-    read_parts,
 )
 
 DEFAULT_COMPACT_PARTS = 32  # ≤ 33 parts read in < 0.1 s; see the module docstring
@@ -96,7 +96,7 @@ def compact(folder: str | os.PathLike, table: str, over: int = 1) -> Path | None
             _clean(path, [p for p in parts if p not in live])
             if len(live) <= max(over, 1):
                 return None
-            rows = read_parts(Path(folder), table, live)
+            rows = _read_parts(Path(folder), table, live)
             rows = rows.replace_schema_metadata({SCHEMA_KEY: str(SCHEMA_VERSION).encode()})
             pq.write_table(rows, tmp)
             _sync(tmp)

@@ -197,12 +197,14 @@ def part_files(folder: Path, table: str) -> list[Path]:
 def _written_schema(path: Path, part: pa.Table) -> int:
     """The schema a part says it was written with (``SCHEMA_VERSION`` if it does not say):
     a compacted part's in its metadata, any other's in its ``schema_version`` column."""
-    if part.schema.metadata and SCHEMA_KEY in part.schema.metadata:
-        return int(part.schema.metadata[SCHEMA_KEY])
+    said = (part.schema.metadata or {}).get(SCHEMA_KEY, b"")
     column = part.column("schema_version") if "schema_version" in part.column_names else None
-    if column is None or not pa.types.is_integer(column.type):
+    if said.isdigit():
+        versions = [int(said)]
+    elif column is None or not pa.types.is_integer(column.type):
         return SCHEMA_VERSION  # the checks against the current schema will name the problem
-    versions = sorted(v for v in pc.unique(column).to_pylist() if v is not None)
+    else:
+        versions = sorted(v for v in pc.unique(column).to_pylist() if v is not None)
     unreadable = [v for v in versions if v not in READABLE_SCHEMAS]
     if unreadable:
         raise ResultsError(
@@ -229,8 +231,9 @@ def _read_part(path: Path, spec: TableSpec, search_id_1: str) -> pa.Table:
     version = _written_schema(path, part)
     expected = schema_columns(spec, version)
     names = part.column_names  # a new list at each call: taken once
+    present = set(names)
     unknown = [c for c in names if c not in expected]
-    missing = [c for c in expected if c not in set(names)]
+    missing = [c for c in expected if c not in present]
     if unknown or missing:
         raise ResultsError(
             f"{str(path)!r} does not match the {spec.name!r} table of schema {version} "
@@ -252,20 +255,20 @@ def _read_part(path: Path, spec: TableSpec, search_id_1: str) -> pa.Table:
     return part.select(spec.columns).cast(spec.schema)
 
 
-def latest_rows(spec: TableSpec, rows: pa.Table) -> pa.Table:
+def _latest_rows(spec: TableSpec, rows: pa.Table) -> pa.Table:
     """Of the rows sharing a key, the last: ``rows`` are concatenated in write order."""
     older = rows.select(list(spec.key)).to_pandas().duplicated(keep="last").to_numpy()
     return rows.filter(pa.array(~older))
 
 
-def read_parts(folder: Path, table: str, parts: list[Path]) -> pa.Table:
+def _read_parts(folder: Path, table: str, parts: list[Path]) -> pa.Table:
     """``parts`` of ``table`` combined: each upgraded to the current schema, the latest row of
     each key kept. Raises FileNotFoundError if a part is gone."""
     spec = _spec(table)
     search_id_1 = schema_1_search_id(Path(os.path.abspath(folder)).name)
     if not parts:
         return spec.schema.empty_table()
-    return latest_rows(spec, pa.concat_tables([_read_part(p, spec, search_id_1)
+    return _latest_rows(spec, pa.concat_tables([_read_part(p, spec, search_id_1)
                                                for p in parts]))
 
 
@@ -285,13 +288,13 @@ def read_table(folder: str | os.PathLike, table: str) -> pd.DataFrame:
     for _ in range(_READ_TRIES):
         parts = part_files(folder, table)
         try:
-            rows = read_parts(folder, table, parts)
+            rows = _read_parts(folder, table, parts)
         except FileNotFoundError:
             continue
         if _compacted(part_files(folder, table)) <= _compacted(parts):
             return rows.to_pandas()
     with _sequence_lock(folder / table, shared=True):
-        return read_parts(folder, table, part_files(folder, table)).to_pandas()
+        return _read_parts(folder, table, part_files(folder, table)).to_pandas()
 
 
 def search_folders(root: str | os.PathLike) -> list[Path]:

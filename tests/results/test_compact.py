@@ -179,3 +179,26 @@ def test_a_listing_that_missed_a_compaction_is_read_again(tmp_path, monkeypatch)
     monkeypatch.setattr(_store, "part_files", missed_two)
     assert sorted(_losses(folder)) == [("a", 1, 3.0), ("b", 1, 3.0), ("c", 1, 3.0)]
     assert len(listings) == 4  # listed, read, listed again: raced; listed, read, listed
+
+
+def test_a_compacted_part_of_a_newer_schema_is_refused_in_one_line(tmp_path):
+    from budgetune.results import ResultsError
+    from budgetune.results._store import SCHEMA_KEY
+
+    folder = _write(tmp_path, [("a", 1, 3.0)], [("b", 1, 3.0)])
+    merged = compact(folder, "reports")
+    table = pq.read_table(merged)
+    pq.write_table(table.replace_schema_metadata({SCHEMA_KEY: b"9"}), merged)
+    with pytest.raises(ResultsError, match=r"^[^\n]*written with results schema \[9\], which "
+                                           r"this budgetune \(schema 3\) cannot read"):
+        read_table(folder, "reports")
+
+
+def test_a_bad_compact_parts_setting_stops_a_search_before_it_starts(tmp_path, monkeypatch):
+    from budgetune.search import SearchSpec, run_search
+
+    monkeypatch.setenv(COMPACT_PARTS_ENV, "-1")
+    spec = SearchSpec(space="tiny", budgets=(2e8,), results=str(tmp_path), name="x")
+    with pytest.raises(ValueError, match=COMPACT_PARTS_ENV):
+        run_search(spec, progress=lambda line: None)
+    assert not (tmp_path / "x").exists()
