@@ -1,8 +1,15 @@
-"""The results tables as code: schema, atomic part-file writes, the writer lock, reading.
+"""The results tables as code: schema, atomic part-file writes, the writer lock, reading,
+compaction.
 
 Built on pyarrow alone; the search writes through it and analysis reads through it.
 """
 
+from budgetune.results._compact import (
+    COMPACT_PARTS_ENV,
+    DEFAULT_COMPACT_PARTS,
+    compact,
+    compact_parts,
+)
 from budgetune.results._kept import (
     DEFAULT_KEEP_MODELS,
     MODELS_DIR,
@@ -42,6 +49,7 @@ __all__ = [
     "SPEC_FILE", "read_search_spec",
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
     "READABLE_SCHEMAS", "schema_1_search_id",
+    "COMPACT_PARTS_ENV", "DEFAULT_COMPACT_PARTS", "compact", "compact_parts",
     "DEFAULT_KEEP_MODELS", "MODELS_DIR", "KeptModel", "disk_bytes", "find_kept", "kept_models",
     "models_folder", "point_metadata", "point_path", "prune_kept", "rank_loss",
 ]

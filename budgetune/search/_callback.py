@@ -23,6 +23,10 @@ experiment state (every trial's, 38 kB each) whenever a trial has made ``num_to_
 checkpoints since the last save. A search of 1,000 tiny trials saved it 377 times in 6 minutes
 instead of every 10 s, 196 ms a save at the end, and its driver's cost per trial tripled
 (benchmarks/scale.py, BENCHMARKS.md).
+A flush that leaves a table more than ``compact_parts()`` parts compacts it, and every table is
+compacted when the experiment ends (``budgetune.results.compact``: atomic, under the table's
+lock, so readers never see a half state and a crash loses nothing): reads stay fast however
+long the search runs.
 ``stop_reason`` tells a trial that trained its whole budget (budget) from one ASHA stopped
 (asha), one that failed (error) and one stopped by the search-wide FLOPs cap (cap).
 """
@@ -33,7 +37,15 @@ import pyarrow.fs as pafs
 from ray.tune import Callback
 
 from budgetune import __version__
-from budgetune.results import GRID, REPORTS, SCHEMA_VERSION, TRIALS, ResultsWriter
+from budgetune.results import (
+    GRID,
+    REPORTS,
+    SCHEMA_VERSION,
+    TRIALS,
+    ResultsWriter,
+    compact,
+    compact_parts,
+)
 from budgetune.spaces import config_to_schedule
 
 SAVES_BEFORE_DROP = 2  # an ended trial's checkpoints go two experiment-state saves later
@@ -161,13 +173,18 @@ class ResultsCallback(Callback):
                     self._rows["trials"].append(self._trial_row(
                         trial, "done" if done else "stopped", "budget" if done else "cap"))
         self.flush()
+        if compact_parts():  # the experiment has ended: each table to one part
+            for table in (REPORTS.name, GRID.name, TRIALS.name):
+                compact(ResultsWriter(self.root, self.name).folder, table)
 
     def flush(self) -> None:
-        writer = ResultsWriter(self.root, self.name)
+        writer, most = ResultsWriter(self.root, self.name), compact_parts()
         for table in (REPORTS.name, GRID.name, TRIALS.name):
             rows, self._rows[table] = self._rows[table], []
             if rows:
                 writer.append(table, rows)
+                if most:
+                    compact(writer.folder, table, over=most)
 
 
 def drop_checkpoints(fs: pafs.FileSystem, path: str) -> None:

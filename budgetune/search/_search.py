@@ -24,7 +24,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from budgetune.results import SPEC_FILE, ResultsWriter, read_table, schema_1_search_id
+from budgetune.results import (
+    SPEC_FILE,
+    ResultsWriter,
+    compact_parts,
+    read_table,
+    schema_1_search_id,
+)
 from budgetune.search._spec import SearchSpec
 
 
@@ -114,6 +120,8 @@ def write_settings(spec: SearchSpec) -> str:
 def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[str]:
     """Run (or resume) every budget's experiment; returns the experiment names."""
     from budgetune.search._ray import cluster_address, ray_session, secure_environment
+
+    compact_parts()  # a bad BUDGETUNE_COMPACT_PARTS is refused now, not at the first flush
 
     # Before Ray is first imported: it reads RAY_AUTH_MODE (and how to pick addresses) then.
     secure_environment(local=cluster_address(spec.address) is None)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from budgetune.results import ResultsWriter, part_files, read_table
+from budgetune.results import COMPACT_PARTS_ENV, ResultsWriter, part_files, read_table
 from budgetune.search import SearchSpec, run_search
 from budgetune.search._ray import secure_environment
 from tests.search.processes import kill_tree, trial_pids
@@ -52,7 +52,8 @@ def _checkpointed_but_running(folder: Path) -> bool:
 
 
 def test_a_trial_killed_mid_training_is_retried_from_its_checkpoint(tmp_path):
-    proc = _start_search(tmp_path, "t")
+    # never compacted: the part files keep every report ever written, duplicates included
+    proc = _start_search(tmp_path, "t", env={**os.environ, COMPACT_PARTS_ENV: "0"})
     try:
         assert _wait_for(lambda: _checkpointed_but_running(tmp_path / "t")
                          and trial_pids(proc.pid))
@@ -124,10 +125,11 @@ def _failures(tune: Path) -> dict[str, str]:
     return {path.parent.name.split("_")[2]: path.read_text() for path in tune.rglob("error.txt")}
 
 
-def test_sixty_trials_on_six_nodes_survive_two_nodes_removed(tmp_path):
+def test_sixty_trials_on_six_nodes_survive_two_nodes_removed(tmp_path, monkeypatch):
     import ray
     from ray.cluster_utils import Cluster
 
+    monkeypatch.setenv(COMPACT_PARTS_ENV, "0")  # uncompacted: it reads every part written
     secure_environment()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     workers = {node.node_id: node for node in (cluster.add_node(num_cpus=1) for _ in range(6))}
@@ -347,7 +349,7 @@ def _checkpointed(reports, trial_id: str) -> bool:
     return bool((mine["train_flops"] >= BUDGET / 9).any())
 
 
-def test_a_running_trial_loses_the_checkpoints_its_newer_ones_supersede(tmp_path):
+def test_a_running_trial_loses_the_checkpoints_its_newer_ones_supersede(tmp_path, monkeypatch):
     """Tune's num_to_keep is off (it forced a whole experiment-state save per trial
     checkpoint pair); the callback deletes what a newer checkpoint supersedes, two saves later,
     while the trial still runs, and never the trial's newest."""
@@ -365,13 +367,12 @@ def test_a_running_trial_loses_the_checkpoints_its_newer_ones_supersede(tmp_path
             seen.update(now)
             during.append((frozenset(seen), frozenset(now)))
 
-    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "1"
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
         run_search(spec, progress=lambda line: None)
     finally:
-        del os.environ["TUNE_GLOBAL_CHECKPOINT_S"]
         done.set()
         watcher.join()
     assert len(seen) >= 4, seen  # the points' checkpoints (the last point ends the trial)
@@ -380,3 +381,53 @@ def test_a_running_trial_loses_the_checkpoints_its_newer_ones_supersede(tmp_path
     # and it lost some while it ran: the superseded ones
     assert any(now and now < ever for ever, now in during)
     assert not list((spec.folder() / "tune").rglob("checkpoint_*"))  # all, once it ended
+
+
+# The driver, killed with its Ray instance (as kill_tree does a crash) by itself, in its first
+# compaction of the reports table, just after it deleted the first part the compacted one covers.
+_DRIVER_KILLED_MID_COMPACTION = """
+import os, signal, sys
+from budgetune.results import _compact
+from tests.search.processes import descendants
+
+def die(step, table):
+    if step == "deleted" and table.name == "reports":
+        for pid in descendants(os.getpid()) - {os.getpid()}:
+            os.kill(pid, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+_compact._after_step = die
+from budgetune.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_driver_killed_mid_compaction_loses_nothing_and_resumes(tmp_path):
+    # Tune saves (and the tables flush) every second and a table is compacted past 2 parts:
+    # the first compaction of reports comes at the third flush, while trials are training.
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1", COMPACT_PARTS_ENV: "2"}
+    args = ["search", "--space", "quick", "--budget", str(BUDGET), "--num-samples", "3",
+            "--eval-tokens", "1024", "--no-size-limit", "--results", str(tmp_path), "--name",
+            "m"]
+    proc = subprocess.Popen([sys.executable, "-c", _DRIVER_KILLED_MID_COMPACTION, *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        kill_tree(proc.pid)
+    assert proc.returncode == -signal.SIGKILL, stderr[-2000:]
+    folder = tmp_path / "m"
+    names = sorted(p.name for p in (folder / "reports").glob("part-*"))
+    compacted = [n for n in names if n.count("-") == 2]
+    assert len(compacted) == 1 and len(names) > 1  # killed between its rename and its deletes
+    trials = read_table(folder, "trials")
+    assert "running" in set(trials["status"])  # mid-search
+    assert len(read_table(folder, "reports")) > 0
+    out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
+                          "m"], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    _check_table_whole(folder, 3)
+    for table in ("reports", "trials", "grid"):  # the search ended: one part each, no leftover
+        assert [p.name for p in (folder / table).iterdir() if p.name != ".seq.lock"] == [
+            p.name for p in part_files(folder, table)] and len(part_files(folder, table)) == 1
