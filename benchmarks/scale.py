@@ -156,22 +156,35 @@ def one_search(n_trials: int, budget: float, eval_tokens: int, root: str) -> dic
 
 
 def plot(runs: list[dict], before: list[dict] | None, path: Path) -> None:
+    """Every figure against the number of trials; ``before`` (an earlier run) dashed."""
     from matplotlib.figure import Figure
 
     panels = [("driver_ms_per_trial", "driver CPU per trial (ms)", 50.0),
               ("gap_s_median", "trial hand-over gap, median (s)", None),
+              ("driver_peak_mb", "driver peak memory (MB)", None),
+              ("tune_saves", "Tune state saves", None),
+              ("save_ms_per_trial", "time in Tune state saves per trial (ms)", None),
+              ("tune_state_kb", "Tune state file (kB)", None),
+              ("report_parts", "reports table: part files", None),
               ("read_s", "reading the tables (s)", 1.0),
-              ("status_s", "`budgetune status` (s)", 1.0),
-              ("tune_save_ms_mean", "Tune state save, mean (ms)", None),
-              ("tune_state_kb", "Tune state file (kB)", None)]
-    fig = Figure(figsize=(12, 6.5), layout="constrained")
-    for ax, (key, title, goal) in zip(fig.subplots(2, 3).flat, panels, strict=True):
+              ("status_s", "`budgetune status`, `best` dotted (s)", 1.0)]
+    for run in (before or []) + runs:
+        run["save_ms_per_trial"] = run["tune_saves"] * run["tune_save_ms_mean"] / run["trials"]
+        run["report_parts"] = run["parts"]["reports"]
+    fig = Figure(figsize=(12, 9), layout="constrained")
+    for ax, (key, title, goal) in zip(fig.subplots(3, 3).flat, panels, strict=True):
         for data, style, label in ((before, "--o", "before"), (runs, "-o", "after")):
             if data:
-                ax.plot([r["trials"] for r in data], [r[key] for r in data], style, label=label)
+                line, = ax.plot([r["trials"] for r in data], [r[key] for r in data], style,
+                                label=label)
+                if key == "status_s":
+                    ax.plot([r["trials"] for r in data], [r["best_s"] for r in data], ":",
+                            color=line.get_color())
         if goal is not None:
             ax.axhline(goal, color="grey", lw=0.8, ls=":", label="goal")
         ax.set_xscale("log")
+        if key in ("tune_saves", "report_parts", "tune_state_kb", "read_s", "status_s"):
+            ax.set_yscale("log")
         ax.set_xlabel("trials in the search")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
@@ -187,12 +200,18 @@ def main() -> None:
     parser.add_argument("--eval-tokens", type=int, default=1024)
     parser.add_argument("--out", default=str(HERE / "figures" / "scale.json"))
     parser.add_argument("--before", default=None, help="an earlier --out, drawn dashed")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw the plot of --out (and --before) without searching")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:  # the child: one search, one JSON line last
         result = one_search(args.one, args.budget, args.eval_tokens, args.root)
         print("\nSCALE " + json.dumps(result), flush=True)
+        return
+    if args.plot_only:
+        before = json.loads(Path(args.before).read_text()) if args.before else None
+        plot(json.loads(Path(args.out).read_text()), before, Path(args.out).with_suffix(".png"))
         return
     runs = []
     for n in args.trials:
