@@ -143,3 +143,90 @@ def test_three_seeds_of_one_recipe_compare_cells_by_their_per_seed_differences(s
     p = pick(rank_recipes(_results(reports, cells)), 1e12)
     assert p.lowest["sparsity"] == 0.0 and p.basis == "mean of 3 seeds"
     assert p.smaller_preferred is within and len(p.within_noise) == (2 if within else 1)
+
+
+def _recipe_oracle(variants) -> dict:
+    """rank_recipes' numbers, recipe by recipe, in plain Python (its definition)."""
+    from scipy import stats
+
+    from budgetune.analysis._candidates import RECIPE_KEY
+
+    out = {}
+    for key, g in variants.groupby(RECIPE_KEY, sort=False, dropna=False):
+        g = g.sort_values("loss", kind="stable")
+        seeds = sorted({int(s) for s in g["seed"]})
+        per_seed = {s: float(g.loc[g["seed"] == s, "loss"].mean()) for s in seeds}
+        diff = {}
+        for s in seeds:
+            x = [float(v) for v in g.loc[g["seed"] == s, "diff_se"]]
+            diff[s] = math.sqrt(sum(v * v for v in x if v == v)) / len(x)
+        n, values = len(seeds), list(per_seed.values())
+        mean = sum(values) / n
+        se = (math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n >= 2
+              else float(g["loss_se"].iloc[0]))
+        half = (stats.t.ppf(0.975, n - 1) if n >= 2 else 1.959963984540054) * se
+        out[tuple("nan" if pd.isna(k) else k for k in key)] = {
+            "loss_mean": mean, "loss_se": se, "loss_low": mean - half, "loss_high": mean + half,
+            "n_seeds": n, "seeds": tuple(seeds), "seed_losses": per_seed, "seed_diff_se": diff,
+            "compressed_bytes": int(g["compressed_bytes"].max()),
+            "trial_id": g["trial_id"].iloc[0], "best_seed": int(g["seed"].iloc[0])}
+    return out
+
+
+def test_rank_recipes_and_pick_agree_with_their_definition_on_a_random_table():
+    """Many recipes (2 widths × 3 learning rates × grid cells), 1–3 seeds each, one seed
+    measured twice (two searches), standard errors missing here and there: the grouped
+    aggregates give each recipe's numbers as the per-recipe definition does, and pick's
+    vectorized noise rule the row-by-row one."""
+    import random
+
+    from budgetune.analysis._candidates import (
+        RECIPE_KEY,
+        compressed_variants,
+        noise_of_difference,
+    )
+
+    rng = random.Random(0)
+    reports, cells = [], []
+    for width in (32, 64):
+        for k, lr in enumerate((1e-3, 2e-3, 4e-3)):
+            for seed in range(1 + k):  # 1, 2 and 3 seeds
+                for search in ("s", "s2") if (width, lr, seed) == (64, 2e-3, 0) else ("s",):
+                    tid = f"{width}-{lr}-{seed}-{search}"
+                    loss = 3 + rng.random() * 0.05
+                    row = _report(tid, Schedule(d_model=width, lr=lr, seed=seed), loss,
+                                  se=rng.choice([0.01, 0.02, math.nan]),
+                                  nbytes=width * 10_000, diff_se=0.0)
+                    reports.append({**row, "search_id": search})
+                    for sparsity, bits in ((0.5, 8), (0.5, 4), (0.0, 4)):
+                        cells.append({**_cell(tid, sparsity, bits, loss + rng.random() * 0.03,
+                                              width * 2_500 * bits // 8,
+                                              rng.choice([0.001, 0.003, math.nan])),
+                                      "search_id": search})
+    results = _results(reports, cells)
+    ranked = rank_recipes(results)
+    oracle = _recipe_oracle(compressed_variants(results))
+    assert len(ranked) == len(oracle) == 24
+    assert sorted(ranked["n_seeds"].unique()) == [1, 2, 3]  # pooled and single seeds both
+    for row in ranked.to_dict("records"):
+        want = oracle[tuple("nan" if pd.isna(row[k]) else row[k] for k in RECIPE_KEY)]
+        for name, value in want.items():
+            got = row[name]
+            if isinstance(value, float):
+                assert got == pytest.approx(value, rel=1e-12, nan_ok=True), name
+            elif isinstance(value, dict):
+                assert got.keys() == value.keys() and all(
+                    got[k] == pytest.approx(v, rel=1e-12, nan_ok=True)
+                    for k, v in value.items()), name
+            else:
+                assert got == value, name
+    assert list(ranked["loss_mean"]) == sorted(ranked["loss_mean"])
+    for limit in (None, 300_000, 100_000):
+        p = pick(ranked, 1e12, limit)
+        pool = ranked if limit is None else ranked[ranked["compressed_bytes"] <= limit]
+        lowest = pool.iloc[0]
+        near = [r for _, r in pool.iterrows()
+                if r["loss_mean"] - lowest["loss_mean"] <= noise_of_difference(r, lowest)]
+        assert [(r["trial_id"], r["sparsity"], r["quant_bits"]) for r in near] == [
+            (r["trial_id"], r["sparsity"], r["quant_bits"]) for r in p.within_noise]
+        assert len(near) < len(pool)  # the rule decided something
