@@ -35,7 +35,8 @@ def add_search_commands(sub) -> None:
         help="training FLOPs budgets: each a budget point of every WSD trial, or under cosine "
         "one Tune experiment per budget (default "
         f"{' '.join(f'{b:g}' for b in DEFAULT_BUDGETS)}, or for a space whose largest model "
-        "needs more, three budgets 3x apart from the smallest that gives it 10 steps)")
+        "needs more or over 100x less, three budgets 3x apart from the smallest that gives it "
+        "10 steps: tiny 2e+08 6e+08 1.8e+09)")
     add("--num-samples", type=int, default=None,
         help="trials per experiment: per budget under cosine, in all under wsd, where each "
         "trial gives a point at every budget (default 6 per budget: under wsd 6 × the number "
@@ -182,13 +183,13 @@ def _run_search(args) -> int:
 
     check_address(cluster_address(spec.address))  # before writing anything
     run_search(spec, resume=args.resume, progress=lambda line: print(line, flush=True))
-    _print_summary(spec)
-    return 0
+    return _print_summary(spec)
 
 
-def _print_summary(spec: SearchSpec) -> None:
+def _print_summary(spec: SearchSpec) -> int:
     """The best schedule per budget: the same pick (``analysis.budget_best``) as ``status``,
-    ``best`` and ``report``, under the search's own size limit."""
+    ``best`` and ``report``, under the search's own size limit. Returns the exit status: 1 when
+    no trial reported and trials failed (their tracebacks are Tune's error.txt files)."""
     from budgetune.analysis import (
         BEST_HEADER,
         budget_best,
@@ -204,8 +205,14 @@ def _print_summary(spec: SearchSpec) -> None:
         results = load_results(spec.results, spec.name)
         paths, _ = write_plots(results, spec.folder() / "plots", max_bytes=spec.max_bytes)
     except ResultsError as e:
+        errors = sorted((spec.folder() / "tune").rglob("error.txt"))
+        if errors:
+            print(f"\nbudgetune search: no trial reported and {len(errors)} failed; read "
+                  f"{errors[0]} (and the others under {spec.folder() / 'tune'}), fix the cause, "
+                  "then start again or --resume", file=sys.stderr)
+            return 1
         print(f"\nno summary: {e}")
-        return
+        return 0
     source = SEARCH_LIMIT if spec.max_mb is not None else NO_SEARCH_LIMIT
     print(f"\nbest schedule per budget (budget points, val_loss_compressed; size limit "
           f"{describe_limit(spec.max_bytes, source)}):")
@@ -218,6 +225,7 @@ def _print_summary(spec: SearchSpec) -> None:
         print(f"models: the best {spec.keep_models} training recipes per budget are kept in "
               f"{spec.models_folder()}; export the winner with `budgetune export --budget "
               f"{largest} --results {spec.results} --name {spec.name} --out DIR`")
+    return 0
 
 
 def _run_status(args) -> int:

@@ -41,6 +41,7 @@ def default_repeats(space: str) -> int:
 SAMPLES_PER_BUDGET = 6  # default trials per budget (under wsd: × budgets, in one experiment)
 REPEAT_SEEDS = 2  # more seeds per repeated recipe: 3 in all with the search's own
 MIN_STEPS = 10  # what plan_steps asks of every schedule by default
+DEMO_STEPS_SPAN = 100  # default_budgets keeps the demo's budgets up to 100 × MIN_STEPS steps
 DEFAULT_MAX_MB = 3.0  # --max-mb when not given, for every space but the embedded default's
 EMBEDDED_MAX_MB = 0.4  # the `default` space's: its d_model 64 must be compressed to fit
 
@@ -214,20 +215,18 @@ def auto_lr_schedule(budgets: tuple[float, ...]) -> str:
 
 
 def default_budgets(space: str) -> tuple[float, ...]:
-    """The embedded demo's budgets when the space's dearest schedule gets its minimum steps at
-    all of them, else three budgets 3× apart from the smallest that does (1 significant digit,
-    rounded up): `--space paper` without --budget plans 2e13, 6e13 and 1.8e14."""
-    from budgetune.flops import plan_steps
-
+    """The embedded demo's budgets when they give the space's dearest schedule between
+    MIN_STEPS and 100 × MIN_STEPS steps, else three budgets 3× apart from the smallest that
+    gives it MIN_STEPS (1 significant digit, rounded up): `--space paper` without --budget plans
+    2e13, 6e13 and 1.8e14, `--space tiny` (whose demo trials would take 16,000 steps) 2e8, 6e8
+    and 1.8e9."""
     _, dearest = extreme_schedules(load_space(space))
-    try:
-        plan_steps(dearest, min(DEFAULT_BUDGETS))
+    need = MIN_STEPS * flops_per_step(dearest)
+    if need <= min(DEFAULT_BUDGETS) <= DEMO_STEPS_SPAN * need:
         return DEFAULT_BUDGETS
-    except ValueError:
-        need = MIN_STEPS * flops_per_step(dearest)
-        unit = 10 ** math.floor(math.log10(need))
-        low = math.ceil(need * (1 + 1e-9) / unit) * unit
-        return (low, 3 * low, 9 * low)
+    unit = 10 ** math.floor(math.log10(need))
+    low = math.ceil(need * (1 + 1e-9) / unit) * unit
+    return (low, 3 * low, 9 * low)
 
 
 # The fields a step's FLOPs depend on (budgetune.flops), and n_heads, which decides which

@@ -143,5 +143,8 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
                 name=name, storage_path=str(storage), callbacks=callbacks, stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 verbose=0))  # checkpoints: deleted by callbacks[0] (see its module)
-    tuner.fit()
+    grid = tuner.fit()
+    if grid.num_errors:  # said here; the command line's summary says it again if none reported
+        progress(f"{name}: {grid.num_errors} of {len(grid)} trials failed; their tracebacks "
+                 f"are in {path}/*/error.txt")
     callbacks[0].drop_ended()  # Tune's final state is saved: ended trials need no checkpoint

@@ -21,6 +21,9 @@ DEFAULT_LR = {"gpt2": 3e-3, "bert": 1e-3}
 MAX_BUDGET_FLOPS = 1e26  # beyond every training run ever reported; a typo guard, not a science
 
 
+MIN_VOCAB = 258  # 256 bytes + EOT + MASK (budgetune.trainables._tokenizer.SPECIAL_TOKENS)
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Everything that decides how one model is trained and compressed.
@@ -143,7 +146,10 @@ def _validate(s: Schedule) -> None:
     _check("weight_decay", s.weight_decay, 0 <= s.weight_decay < 1, "in [0, 1)")
     _check("batch_size", s.batch_size, s.batch_size >= 1, ">= 1")
     _check("seq_len", s.seq_len, 8 <= s.seq_len <= 8192, "in [8, 8192]")
-    _check("vocab_size", s.vocab_size, 256 <= s.vocab_size <= 65536, "in [256, 65536]")
+    # a byte-level BPE holds the 256 bytes and 2 special tokens (EOT, MASK): fewer would give
+    # the corpus token ids the model has no row for
+    _check("vocab_size", s.vocab_size, MIN_VOCAB <= s.vocab_size <= 65536,
+           f"in [{MIN_VOCAB}, 65536] (the 256 bytes and 2 special tokens at least)")
     _check("seed", s.seed, s.seed >= 0, ">= 0")
 
 

@@ -9,8 +9,10 @@ import pytest
 from budgetune.flops import flops_per_step
 from budgetune.results import read_table
 from budgetune.search import SearchSpec, run_search
-from budgetune.search._spec import MIN_STEPS, extreme_schedules
+from budgetune.search import DEFAULT_BUDGETS
+from budgetune.search._spec import MIN_STEPS, default_budgets, extreme_schedules
 from budgetune.spaces import PRESETS, load_space
+from budgetune.spaces._schedule import MIN_VOCAB
 from tests.spaces.shipped import readme_spaces
 from tests.test_bad_input import _cli
 
@@ -62,3 +64,32 @@ def test_a_space_runs_a_one_trial_search(space, tmp_path):
     trials = read_table(tmp_path / "one", "trials")
     assert len(trials) == 1
     assert trials["status"].iloc[0] == ("stopped" if cut else "done")
+
+
+def test_tiny_plans_budgets_near_1e8_and_the_demo_spaces_keep_theirs():
+    """`--space tiny` without --budget once planned the demo's 2e11–1.8e12: 16,000-step trials
+    for a space made for scale tests near 1e8 FLOPs."""
+    assert default_budgets("tiny") == (2e8, 6e8, 1.8e9)
+    assert default_budgets("default") == default_budgets("quick") == DEFAULT_BUDGETS
+
+
+def test_the_vocabulary_floor_is_the_bytes_and_the_special_tokens():
+    from budgetune.trainables._tokenizer import SPECIAL_TOKENS
+
+    assert MIN_VOCAB == 256 + len(SPECIAL_TOKENS)
+    assert load_space("tiny").dims["vocab_size"] >= MIN_VOCAB
+
+
+def test_a_search_whose_every_trial_failed_says_so_and_exits_1(tmp_path, monkeypatch, capsys):
+    """A real failure in every trial (the cache is a file, so no trial can tokenize) once ended
+    with exit status 0 and "no summary: ... hold no reports yet"."""
+    from budgetune.cli import main
+
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("BUDGETUNE_CACHE", str(blocker))
+    code = main(["search", "--space", "tiny", "--budget", "2e8", "--num-samples", "1",
+                 "--results", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no trial reported and 1 failed" in err and "error.txt" in err

@@ -23,7 +23,8 @@ def test_default_d_ff_is_four_times_width():
         ({"lr": math.nan}, "`lr` is nan, but must be a finite number"),
         ({"n_layers": 2.5}, "`n_layers` is 2.5, but must be an integer"),
         ({"batch_size": True}, "`batch_size` is True, but must be an integer"),
-        ({"vocab_size": 100}, "`vocab_size` is 100, but must be in [256, 65536]"),
+        ({"vocab_size": 100}, "`vocab_size` is 100, but must be in [258, 65536]"),
+        ({"vocab_size": 256}, "`vocab_size` is 256, but must be in [258, 65536]"),
     ],
 )
 def test_invalid_schedules_raise_value_errors_that_name_the_field(changes, message):

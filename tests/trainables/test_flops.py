@@ -78,7 +78,7 @@ _schedules = st.builds(
         model=model, d_model=heads * head_width, n_heads=heads, n_layers=n_layers,
         seq_len=seq_len, batch_size=batch_size, vocab_size=vocab_size),
     st.sampled_from(["gpt2", "bert"]), st.integers(1, 8), st.integers(8, 64),
-    st.integers(1, 24), st.integers(8, 2048), st.integers(1, 64), st.integers(256, 65536))
+    st.integers(1, 24), st.integers(8, 2048), st.integers(1, 64), st.integers(258, 65536))
 
 
 @st.composite
