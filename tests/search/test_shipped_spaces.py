@@ -8,8 +8,7 @@ import pytest
 
 from budgetune.flops import flops_per_step
 from budgetune.results import read_table
-from budgetune.search import SearchSpec, run_search
-from budgetune.search import DEFAULT_BUDGETS
+from budgetune.search import DEFAULT_BUDGETS, SearchSpec, run_search
 from budgetune.search._spec import MIN_STEPS, default_budgets, extreme_schedules
 from budgetune.spaces import PRESETS, load_space
 from budgetune.spaces._schedule import MIN_VOCAB
