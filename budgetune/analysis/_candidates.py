@@ -120,8 +120,9 @@ def rank_recipes(results: Results, max_bytes: float | None = None) -> pd.DataFra
     # per recipe and seed: the mean loss; one seed measured k times (two searches) has the
     # diff_se of the mean of its k paired differences
     per_seed = v.groupby(["_recipe", "seed"], sort=True).agg(
-        loss=("loss", "mean"), d2=("_d2", "sum"), k=("_d2", "size"))
-    per_seed["diff_se"] = np.sqrt(per_seed["d2"]) / per_seed["k"]
+        loss=("loss", "mean"), d2=("_d2", "sum"), k=("_d2", "size"), known=("_d2", "count"))
+    # a seed none of whose cells has a standard error has none (a grouped sum would say 0)
+    per_seed["diff_se"] = np.sqrt(per_seed["d2"].where(per_seed["known"] > 0)) / per_seed["k"]
     by_recipe = per_seed.groupby(level="_recipe")
     mean, n = by_recipe["loss"].mean(), by_recipe["loss"].size()
     top = v.groupby("_recipe", sort=True).head(1).set_index("_recipe").sort_index()

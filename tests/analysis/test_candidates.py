@@ -159,7 +159,8 @@ def _recipe_oracle(variants) -> dict:
         diff = {}
         for s in seeds:
             x = [float(v) for v in g.loc[g["seed"] == s, "diff_se"]]
-            diff[s] = math.sqrt(sum(v * v for v in x if v == v)) / len(x)
+            known = [v for v in x if v == v]  # none known: no standard error, not 0
+            diff[s] = math.sqrt(sum(v * v for v in known)) / len(x) if known else math.nan
         n, values = len(seeds), list(per_seed.values())
         mean = sum(values) / n
         se = (math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n >= 2
