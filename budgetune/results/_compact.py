@@ -25,7 +25,9 @@ table more than ``compact_parts()`` parts (``DEFAULT_COMPACT_PARTS``, or the env
 reports table of N parts of 20 rows, ``read_table`` takes 4, 20, 61, 190, 633 ms for N = 1, 10,
 30, 100, 300: ~2 ms a part (opening and reading a Parquet file; before ``_read_part`` took the
 column names once and read with ``ParquetFile`` it was ~3.8 ms: 1.17 s at N = 300). The rows
-themselves cost little: 20,000 rows (a 1,000-trial search's reports) in one part read in 13 ms.
+themselves cost little: 20,000 rows in one part read in 13 ms (the 1,000-trial scale benchmark
+wrote 1,876 reports in 11 flushes, so only the end-of-experiment compaction ran there; 20,000
+rows stand for a search of ~10,000 tiny trials, and days of 10 s saves are ~8,600 flushes a day).
 With a threshold T a table never holds more than T + 1 parts (its compacted part and T
 flushes), so a read costs at most ~2 T ms more than the compacted table's. A compaction
 rewrites all R rows: one part of 20,000 rows and 32 of 20 took 81–142 ms; it runs once every T

@@ -45,6 +45,7 @@ from budgetune.results import (
     ResultsWriter,
     compact,
     compact_parts,
+    read_table,
 )
 from budgetune.spaces import config_to_schedule
 
@@ -162,6 +163,18 @@ class ResultsCallback(Callback):
         for fs, path in [p for saved in self._saved for p in saved] + self._ended:
             drop_checkpoints(fs, path)
         self._saved, self._ended = [], []
+
+    def drop_restored(self, grid) -> None:
+        """After a resumed ``Tuner.fit``: the checkpoints of trials an earlier run completed
+        (the tables say done, or stopped by ASHA), whose deletion was pending in that run's
+        driver when it died. ``grid`` is the ``ResultGrid`` the fit returned."""
+        trials = read_table(ResultsWriter(self.root, self.name).folder, TRIALS.name)
+        ended = trials[(trials["experiment"] == self.experiment)
+                       & ((trials["status"] == "done") | (trials["stop_reason"] == "asha"))]
+        ended = set(ended["trial_id"])
+        for result in grid:
+            if (result.metrics or {}).get("trial_id") in ended:
+                drop_checkpoints(result.filesystem, result.path)
 
     def on_experiment_end(self, trials, **info) -> None:
         # A stopper's stop_all ends the experiment without completing its running trials:

@@ -148,3 +148,5 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
         progress(f"{name}: {grid.num_errors} of {len(grid)} trials failed; their tracebacks "
                  f"are in {path}/*/error.txt")
     callbacks[0].drop_ended()  # Tune's final state is saved: ended trials need no checkpoint
+    if resume:
+        callbacks[0].drop_restored(grid)

@@ -232,6 +232,9 @@ def test_the_driver_killed_three_times_and_resumed_keeps_every_report_once(tmp_p
     assert not unsaved  # a kill then would have left them "running" in the tables for ever
     reports, trials = _check_table_whole(tmp_path / "d", 6)
     assert trials["trial_id"].is_unique  # the searcher proposed 6 trials in all, not more
+    # every trial has ended: none keeps a checkpoint, not even one that ended before a kill,
+    # whose deletion was pending in the killed driver's memory
+    assert not list((tmp_path / "d" / "tune").rglob("checkpoint_*"))
 
 
 def _unwritable(folder: Path) -> bool:
@@ -387,10 +390,13 @@ def test_a_running_trial_loses_the_checkpoints_its_newer_ones_supersede(tmp_path
 # compaction of the reports table, just after it deleted the first part the compacted one covers.
 _DRIVER_KILLED_MID_COMPACTION = """
 import os, signal, sys
-from budgetune.results import _compact
+from budgetune.results import _compact, read_table
 from tests.search.processes import descendants
 
 def die(step, table):
+    if step == "written" and table.name == "reports":  # the parts as they were: every row
+        n = len(read_table(table.parent, "reports"))
+        (table.parent / "rows-before-kill").write_text(str(n))
     if step == "deleted" and table.name == "reports":
         for pid in descendants(os.getpid()) - {os.getpid()}:
             os.kill(pid, signal.SIGKILL)
@@ -423,7 +429,9 @@ def test_the_driver_killed_mid_compaction_loses_nothing_and_resumes(tmp_path):
     assert len(compacted) == 1 and len(names) > 1  # killed between its rename and its deletes
     trials = read_table(folder, "trials")
     assert "running" in set(trials["status"])  # mid-search
-    assert len(read_table(folder, "reports")) > 0
+    # every row there was as the compaction began: no fewer (lost), no more (counted twice)
+    before = int((folder / "rows-before-kill").read_text())
+    assert before > 0 and len(read_table(folder, "reports")) == before
     out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
                           "m"], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -431,3 +439,35 @@ def test_the_driver_killed_mid_compaction_loses_nothing_and_resumes(tmp_path):
     for table in ("reports", "trials", "grid"):  # the search ended: one part each, no leftover
         assert [p.name for p in (folder / table).iterdir() if p.name != ".seq.lock"] == [
             p.name for p in part_files(folder, table)] and len(part_files(folder, table)) == 1
+
+
+def _ended_with_a_checkpoint(folder: Path) -> bool:
+    """Some trial the tables say ended (done, or stopped by ASHA) still has a checkpoint."""
+    if not (folder / "trials").is_dir():
+        return False
+    trials = read_table(folder, "trials")
+    ended = trials.loc[(trials["status"] == "done") | (trials["stop_reason"] == "asha"),
+                       "trial_id"]
+    kept = {p.parent.name for p in (folder / "tune").rglob("checkpoint_*")}
+    return any(name.startswith(f"run_trial_{t}_") for t in ended for name in kept)
+
+
+def test_a_trial_ended_just_before_a_crash_loses_its_checkpoints_at_resume(tmp_path):
+    """An ended trial's checkpoints wait two experiment-state saves, in the driver's memory
+    (search/_callback.py); a crash in between once left them on disk for good."""
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "5"}  # its deletion then 10 s after
+    proc = _start_search(tmp_path, "e", env=env)
+    folder = tmp_path / "e"
+    try:
+        reached = _wait_for(lambda: _ended_with_a_checkpoint(folder) or proc.poll() is not None,
+                            every=0.2)
+        assert reached and proc.poll() is None, "the search ended before the kill"
+    finally:
+        kill_tree(proc.pid)  # a crash: the driver and its Ray instance at once
+        proc.wait()
+    assert _ended_with_a_checkpoint(folder)  # the crash kept them
+    out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
+                          "e"], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    _check_table_whole(folder, 6)
+    assert not list((folder / "tune").rglob("checkpoint_*"))
