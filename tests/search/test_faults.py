@@ -130,6 +130,10 @@ def test_sixty_trials_on_six_nodes_survive_two_nodes_removed(tmp_path, monkeypat
     from ray.cluster_utils import Cluster
 
     monkeypatch.setenv(COMPACT_PARTS_ENV, "0")  # uncompacted: it reads every part written
+    # Tune saves its state, and the driver flushes the tables, every second instead of every
+    # 10 s: the whole search can take under 30 s, and the nodes to remove are read from the
+    # tables while trials still run on them.
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")
     secure_environment()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     workers = {node.node_id: node for node in (cluster.add_node(num_cpus=1) for _ in range(6))}
