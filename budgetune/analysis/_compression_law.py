@@ -13,7 +13,10 @@ cell, so the uncompressed models fix the law and each cell adds one number.
 The fit is ``_fit``'s: log L̂ = LSE(a − α·(log N + g_c), b − β·log D, e) with g_c = log e_c,
 the Huber loss (δ = 1e-3) of log L̂ − log L, L-BFGS-B with analytic gradients
 (``_fit.objective_parts`` chained through g_c), started from the best points of Chinchilla's
-grid for (e, a, b, α, β), each once with every factor at 1 and once at 0.8.
+grid for (e, a, b, α, β), each once with every factor at 1 and once at 0.8. Internally log N
+and log D are centred on their means (a' = a − α·mean log N, b' likewise): the same law, but
+a' and α no longer trade off along a narrow valley, and L-BFGS-B takes several times fewer
+steps (100 bootstrap refits of 30 models: 3 s instead of 17 s on a busy 2-core machine).
 
 Choices, and why:
 
@@ -109,7 +112,7 @@ class CompressionLawFit:
         return 5 + len(self.factors) - 1
 
     def loss(self, n, d, cell: Cell = BASE_CELL):
-        """The law at N parameters, D tokens, compressed to ``cell``  # nats."""
+        """The law (nats) at N parameters, D tokens, compressed to ``cell``."""
         n_eff = np.multiply(n, self.factors[cell])
         return self.E + self.A / np.power(n_eff, self.alpha) + self.B / np.power(d, self.beta)
 
@@ -180,8 +183,7 @@ def fit_compression_law(n, d, loss, cells, models, budgets,
     index = {c: i for i, c in enumerate(order)}
     cell = np.array([index[c] for c in keys])
     model = pd.factorize(pd.Series(list(models)))[0]
-    # Centred logs: a − α·log N = (a − α·c_N) − α·(log N − c_N). The same law, but a' and α
-    # no longer trade off along a narrow valley: L-BFGS-B needs several times fewer steps.
+    # Centred logs (module docstring): a − α·log N = (a − α·c_N) − α·(log N − c_N).
     c_n, c_d = float(log_n.mean()), float(log_d.mean())
     starts = _starts(log_n, log_d, log_l, cell, len(order), options)
     starts[:, 1] -= starts[:, 3] * c_n

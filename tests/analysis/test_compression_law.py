@@ -14,7 +14,6 @@ from budgetune.analysis import (
     allocate_within,
     compression_law,
     load_results,
-    write_report,
 )
 from budgetune.analysis._compression_law import _objective
 from tests.analysis.synthetic import (
@@ -161,7 +160,9 @@ def test_best_without_enough_budgets_says_why_in_words(tmp_path):
 
 def test_report_lists_the_factors_with_intervals_and_what_they_rest_on(wiring_table,
                                                                       tmp_path):
-    text = write_report(load_results(wiring_table), tmp_path / "out").read_text()
+    out = _budgetune("report", "--results", str(wiring_table), "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "report.md").read_text()
     assert "Compression-aware law L(N, D, c) = E + A/(N·e_c)^α + B/D^β" in text
     assert "30 models at 3 budgets, 6 cells, 90 losses" in text
     assert "  - 4 bits, sparsity 0: e = 0.92" in text and ", 95% [" in text
