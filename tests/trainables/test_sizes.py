@@ -23,3 +23,15 @@ def test_schedule_bytes_is_final_bytes_of_the_built_model(model, d_model, n_head
         for bits in (32, 8, 4):
             assert schedule_bytes(s, sparsity, bits) == final_bytes(
                 built, family.blocks(built), sparsity, bits), (sparsity, bits)
+
+
+def test_importing_sizes_and_analysis_imports_neither_torch_nor_ray():
+    """analysis sizes untrained models with budgetune.sizes; neither may pull in torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, budgetune.sizes, budgetune.analysis; "
+            "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
