@@ -210,8 +210,9 @@ def compression_lines(c, factor: float, largest_budget: float,
     if c.factors is None:
         return [f"  compression-aware law L = E + A/(N·e)^α + B/D^β: not given: {c.reason}"]
     lines = [f"  compression-aware law L = E + A/(N·e)^α + B/D^β ({c.n_models} models, "
-             f"{c.n_budgets} budgets, {c.n_cells} cells; α = {c.alpha:.3f}, β = {c.beta:.3f}"
-             f"), effective-size factors e:",
+             f"{c.n_budgets} budgets, {c.n_cells} cells; α = {c.alpha:.3f}"
+             f"{_band(c.alpha_interval)}, β = {c.beta:.3f}{_band(c.beta_interval)}), "
+             "effective-size factors e:",
              *[f"    {line}" for line in factors_text(c.factors)]]
     p = c.prediction
     if p is None:
@@ -228,6 +229,10 @@ def compression_lines(c, factor: float, largest_budget: float,
         f"{p.tokens:.3g} tokens, {p.compressed_bytes / 1e6:.3f} MB, expected "
         f"val_loss_compressed {p.expected_loss:.4f}")
     return lines
+
+
+def _band(interval) -> str:
+    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
 
 
 def _add_plot(sub) -> None:

@@ -42,8 +42,10 @@ class CompressionAnswer:
     """``best``'s compression-aware part (``best --json``'s ``compression_law``)."""
 
     factors: list[dict] | None  # per cell: quant_bits, sparsity, e, interval, n_models, ...
-    alpha: float | None  # the law's exponents (shared with L(N, D) by construction)
+    alpha: float | None  # the law's exponents, shared by every cell
     beta: float | None
+    alpha_interval: tuple[float, float] | None  # 95% bootstrap intervals
+    beta_interval: tuple[float, float] | None
     n_models: int  # budget points fitted
     n_budgets: int
     n_cells: int
@@ -59,7 +61,8 @@ def compression_answer(law: CompressionLaw, budget_flops: float, factor: float,
     measured budget) under ``max_bytes``, along ``winner``'s shape family."""
     fit = law.fit
     if fit is None or law.reason is not None:
-        return CompressionAnswer(None, None, None, 0 if fit is None else fit.n_models,
+        return CompressionAnswer(None, None, None, None, None,
+                                 0 if fit is None else fit.n_models,
                                  0 if fit is None else len(fit.budgets),
                                  0 if fit is None else len(fit.factors),
                                  law.reason or "no fit", list(law.notes), None,
@@ -71,9 +74,11 @@ def compression_answer(law: CompressionLaw, budget_flops: float, factor: float,
         why = "no size limit: the L(N, D) law's allocation answers"
     else:
         prediction, why = _predict(law, budget_flops, factor, max_bytes, winner)
+    ivs = {k: (fit.intervals[k].low, fit.intervals[k].high) if k in fit.intervals else None
+           for k in ("alpha", "beta")}
     return CompressionAnswer([factor_entry(fit, c) for c in fit.factors], fit.alpha, fit.beta,
-                             fit.n_models, len(fit.budgets), len(fit.factors), None,
-                             list(law.notes), prediction, why)
+                             ivs["alpha"], ivs["beta"], fit.n_models, len(fit.budgets),
+                             len(fit.factors), None, list(law.notes), prediction, why)
 
 
 def _predict(law: CompressionLaw, budget: float, factor: float, max_bytes: float,

@@ -97,13 +97,13 @@ class BestSchedule:
     - ``compression_law``: {``factors`` (per cell: ``quant_bits``, ``sparsity``, ``e`` the
       effective-size factor in L = E + A/(N·e)^α + B/D^β, its 95% bootstrap ``interval``,
       ``n_models``, ``at_bound``, ``reference``: the uncompressed cell, e = 1), ``alpha``,
-      ``beta``, ``n_models``, ``n_budgets``, ``n_cells``, ``reason`` (why the law is not
-      quoted; factors null then), ``notes`` (what was left out), ``prediction`` and
-      ``prediction_reason``}: beyond the largest measured budget under a size limit,
-      ``prediction`` is the law's best cell and shape within the limit (``sparsity``,
-      ``quant_bits``, ``e``, ``e_interval``, ``n_params_nonemb``, ``tokens``, ``train_flops``,
-      ``shape``, ``compressed_bytes``, ``expected_loss``, ``extrapolated``, ``factor``), else
-      null with the reason.
+      ``beta`` and their ``alpha_interval``, ``beta_interval``, ``n_models``,
+      ``n_budgets``, ``n_cells``, ``reason`` (why the law is not quoted; factors null then),
+      ``notes`` (what was left out), ``prediction`` and ``prediction_reason``}: beyond the
+      largest measured budget under a size limit, ``prediction`` is the law's best cell and
+      shape within the limit (``sparsity``, ``quant_bits``, ``e``, ``e_interval``,
+      ``n_params_nonemb``, ``tokens``, ``train_flops``, ``shape``, ``compressed_bytes``,
+      ``expected_loss``, ``extrapolated``, ``factor``), else null with the reason.
     """
 
     budget_flops: float

@@ -143,6 +143,7 @@ def test_best_within_the_data_lists_the_factors_and_no_prediction(wiring_table):
     assert cells[(32, 0.0)]["reference"] and cells[(32, 0.0)]["e"] == 1.0
     assert cells[(4, 0.0)]["e"] == pytest.approx(0.92, abs=0.03)
     assert cells[(4, 0.0)]["interval"][0] < cells[(4, 0.0)]["e"] < cells[(4, 0.0)]["interval"][1]
+    assert c["alpha_interval"][0] < c["alpha"] < c["alpha_interval"][1]
 
 
 def test_best_without_enough_budgets_says_why_in_words(tmp_path):
