@@ -197,7 +197,42 @@ def format_best(best) -> str:
                      f" n_heads={sh['n_heads']}, N = {r.n_params_nonemb:.3g} non-embedding "
                      f"parameters, D = {r.tokens:.3g} tokens ({r.train_flops:.3g} FLOPs by the "
                      f"trainer's count), expected val_loss {r.expected_loss:.4f}")
-    return "\n".join(lines)
+    return "\n".join(lines + compression_lines(best.compression_law, best.factor,
+                                                 best.largest_measured_budget, best.max_bytes))
+
+
+def compression_lines(c, factor: float, largest_budget: float,
+                      max_bytes: float | None) -> list[str]:
+    """The compression-aware law in ``best``'s text: its factors with their intervals and
+    what they rest on, then (beyond the data, under a size limit) its prediction."""
+    from budgetune.analysis import extrapolation_text, factors_text
+
+    if c.factors is None:
+        return [f"  compression-aware law L = E + A/(N·e)^α + B/D^β: not given: {c.reason}"]
+    lines = [f"  compression-aware law L = E + A/(N·e)^α + B/D^β ({c.n_models} models, "
+             f"{c.n_budgets} budgets, {c.n_cells} cells; α = {c.alpha:.3f}"
+             f"{_band(c.alpha_interval)}, β = {c.beta:.3f}{_band(c.beta_interval)}), "
+             "effective-size factors e:",
+             *[f"    {line}" for line in factors_text(c.factors)]]
+    p = c.prediction
+    if p is None:
+        lines.append(f"  compression-aware law's best cell at this budget: not given: "
+                     f"{c.prediction_reason}")
+        return lines
+    band = f" [{p.e_interval[0]:.3f}, {p.e_interval[1]:.3f}]" if p.e_interval else ""
+    sh = p.shape
+    lines.append(
+        f"  compression-aware law ({extrapolation_text(factor, largest_budget)}"
+        f"): within {max_bytes / 1e6:g} MB, train d_model={sh['d_model']} n_layers="
+        f"{sh['n_layers']} n_heads={sh['n_heads']} to sparsity {p.sparsity:g} at "
+        f"{p.quant_bits} bits (e = {p.e:.3f}{band}): N = {p.n_params_nonemb:.3g}, D = "
+        f"{p.tokens:.3g} tokens, {p.compressed_bytes / 1e6:.3f} MB, expected "
+        f"val_loss_compressed {p.expected_loss:.4f}")
+    return lines
+
+
+def _band(interval) -> str:
+    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
 
 
 def _add_plot(sub) -> None:

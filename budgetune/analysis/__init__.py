@@ -4,7 +4,7 @@ Compute first, draw second: ``frontier(...)`` returns a ``FrontierInfo`` and ``b
 a ``BestSchedule``; ``budgetune.analysis.plots`` draws them.
 """
 
-from budgetune.analysis._allocate import Allocation, allocate
+from budgetune.analysis._allocate import Allocation, allocate, allocate_within
 from budgetune.analysis._answers import answer_best, best_json, size_limit, status_json
 from budgetune.analysis._candidates import (
     Pick,
@@ -12,6 +12,20 @@ from budgetune.analysis._candidates import (
     compressed_variants,
     pick,
     rank_recipes,
+)
+from budgetune.analysis._compression_law import (
+    BASE_CELL,
+    CompressionLaw,
+    CompressionLawFit,
+    compression_law,
+    compression_points,
+    fit_compression_law,
+)
+from budgetune.analysis._compression_query import (
+    CompressedPrediction,
+    CompressionAnswer,
+    compression_answer,
+    factors_text,
 )
 from budgetune.analysis._fit import (
     CHINCHILLA_GRID,
@@ -71,7 +85,10 @@ from budgetune.analysis._tradeoffs import (
 __all__ = [
     "DEFAULT_PLOT_BOOTSTRAP", "PLOT_KINDS", "draw_plot",
     "answer_best", "best_json", "size_limit", "status_json",
-    "Allocation", "allocate",
+    "Allocation", "allocate", "allocate_within",
+    "BASE_CELL", "CompressedPrediction", "CompressionAnswer", "CompressionLaw",
+    "CompressionLawFit", "compression_answer", "compression_law", "compression_points",
+    "factors_text", "fit_compression_law",
     "BEST_HEADER", "BudgetBest", "ExperimentStatus", "SearchStatus", "budget_best",
     "format_best_line", "format_status",
     "saved_size_limit", "search_status",

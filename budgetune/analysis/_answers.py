@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from budgetune.analysis._compression_law import compression_law
 from budgetune.analysis._fit import FitOptions
 from budgetune.analysis._frontier import frontier
 from budgetune.analysis._load import Results, load_results
@@ -44,19 +45,24 @@ def answer_best(root: str | Path, budget_flops: float, max_mb: float | None = No
 
     A long-lived caller (``budgetune serve``) may pass the ``results`` it has read and a dict
     in which the frontiers fitted for them are kept, keyed by (model, max_bytes): the fit is
-    the slow part, and it does not depend on the budget asked about. The answer is the same."""
+    the slow part, and it does not depend on the budget asked about (nor, for the
+    compression-aware law, kept under (model, "compression-law"), on the size limit). The
+    answer is the same."""
     validate_budget(budget_flops)
     max_bytes, source = size_limit(root, name, max_mb, no_size_limit)
     results = load_results(root, name, corpus_id) if results is None else results
-    info = None
+    info = law = None
     if frontiers is not None:
-        key = (model, max_bytes)
+        options = FitOptions(bootstrap=DEFAULT_QUERY_BOOTSTRAP)
+        key, law_key = (model, max_bytes), (model, "compression-law")
         if key not in frontiers:
             frontiers[key] = frontier(results.for_model(model), model, max_bytes,
-                                      options=FitOptions(bootstrap=DEFAULT_QUERY_BOOTSTRAP))
-        info = frontiers[key]
+                                      options=options)
+        if law_key not in frontiers:
+            frontiers[law_key] = compression_law(results.for_model(model), options)
+        info, law = frontiers[key], frontiers[law_key]
     return best_schedule(results, budget_flops, max_bytes, model, info=info,
-                         limit_source=source)
+                         limit_source=source, law=law)
 
 
 def best_json(best: BestSchedule) -> str:

@@ -109,12 +109,20 @@ def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _objective(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray,
                delta: float) -> tuple[float, np.ndarray]:
-    """Summed Huber loss of LSE(a − α·log N, b − β·log D, e) − log L, and its gradient.
+    """Summed Huber loss of LSE(a − α·log N, b − β·log D, e) − log L, and its gradient."""
+    loss, grad, _ = objective_parts(theta, log_n, log_d, log_l, delta)
+    return loss, grad
+
+
+def objective_parts(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray,
+                    log_l: np.ndarray, delta: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """``_objective``, and w = ∂loss/∂(a − α·log N) per point, (n,): a law whose N term
+    carries more parameters (the compression-aware law's log e_c) chains its gradient on it.
 
     The log-sum-exp is written out (max-shifted) rather than called: on a few hundred points
     numpy's per-call overhead dominates, and the grid comparison runs this 10^5 times.
     """
-    e, a, b, alpha, beta = theta
+    e, a, b, alpha, beta = theta[:5]
     t1, t2 = a - alpha * log_n, b - beta * log_d  # (n,), (n,)
     m = np.maximum(np.maximum(t1, t2), e)
     x1, x2, x3 = np.exp(t1 - m), np.exp(t2 - m), np.exp(e - m)
@@ -124,7 +132,7 @@ def _objective(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: n
     w1, w2 = x1 * scale, x2 * scale
     grad = np.array([(x3 * scale).sum(), w1.sum(), w2.sum(),
                      -(w1 @ log_n), -(w2 @ log_d)])
-    return float(loss.sum()), grad
+    return float(loss.sum()), grad, w1
 
 
 def _grid_objectives(grid: np.ndarray, log_n, log_d, log_l, delta) -> np.ndarray:
@@ -150,9 +158,11 @@ def _check_points(n, d, loss) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.log(n), np.log(d), np.log(loss)
 
 
-def _minimize_from(starts: np.ndarray, args: tuple, objective=None,
-                   bounds=None) -> tuple[np.ndarray, float, str]:
-    """L-BFGS-B from each start; the best optimum and its status."""
+def _minimize_from(starts: np.ndarray, args: tuple, objective=None, bounds=None,
+                   checked: int | None = None) -> tuple[np.ndarray, float, str]:
+    """L-BFGS-B from each start; the best optimum and its status. ``checked``: only the
+    first so many parameters make the status "hit_bound" (a caller that judges the others
+    one by one, as the compression-aware law does its factors); default all."""
     from scipy.optimize import minimize  # here: importing scipy costs every command 0.2–0.5 s
 
     objective = objective or _objective
@@ -164,7 +174,7 @@ def _minimize_from(starts: np.ndarray, args: tuple, objective=None,
         if best is None or res.fun < best.fun:
             best = res
     at_bound = any(math.isclose(x, lo) or math.isclose(x, hi) for x, (lo, hi) in
-                   zip(best.x, bounds))
+                   list(zip(best.x, bounds))[:checked])
     # L-BFGS-B may stop in its line search at a point that is already stationary.
     stationary = best.success or np.max(np.abs(objective(best.x, *args)[1])) < 1e-7
     status = "hit_bound" if at_bound else ("converged" if stationary else "not_converged")
@@ -202,12 +212,18 @@ def _bootstrap(theta, log_n, log_d, log_l, options: FitOptions) -> dict[str, Int
         e, a, b, alpha, beta = x
         draws.append({"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": alpha,
                       "beta": beta, "a": beta / (alpha + beta), "b": alpha / (alpha + beta)})
-    out = {}
-    for key in draws[0]:
-        values = np.array([row[key] for row in draws])
-        out[key] = Interval(float(np.percentile(values, 2.5)),
-                            float(np.percentile(values, 97.5)), float(values.std(ddof=1)))
-    return out
+    return {key: interval([row[key] for row in draws]) for key in draws[0]}
+
+
+def interval(values) -> Interval:
+    """The 95% percentile interval and standard error of bootstrap draws (NaN draws, of a
+    parameter a resample left undetermined, are left out)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return Interval(math.nan, math.nan, math.nan)
+    return Interval(float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)),
+                    float(values.std(ddof=1)))
 
 
 # -- L(C) = E + A·C^(−α): the loss frontier against compute alone --------------------------

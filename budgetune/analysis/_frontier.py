@@ -129,10 +129,12 @@ def best_per_size(points: pd.DataFrame) -> pd.DataFrame:
         ["budget_flops", "N"]).reset_index(drop=True)
 
 
-def fit_reason(fit, n_budgets: int, what: str, lowest_loss: float) -> str | None:
+def fit_reason(fit, n_budgets: int, what: str, lowest_loss: float,
+               n_params: int | None = None) -> str | None:
     """Why a fit is not to be quoted as a number (None when it may be): it rests on fewer
     than ``MIN_BUDGETS`` budgets, has no more points than parameters (an exact curve through
-    them, with a zero-width bootstrap interval), or stopped at a bound.
+    them, with a zero-width bootstrap interval), or stopped at a bound. ``n_params``: the
+    fit's parameter count (default 3 for L(C), 5 for L(N, D)).
 
     Besides the optimiser's own status, an irreducible loss E below 1% of the lowest loss
     measured counts as stopped at a bound: E → 0 is the log-space parameter e running down
@@ -141,7 +143,7 @@ def fit_reason(fit, n_budgets: int, what: str, lowest_loss: float) -> str | None
     if n_budgets < MIN_BUDGETS:
         return (f"{what} rests on {n_budgets} measured budget{'s' * (n_budgets != 1)}; it "
                 f"needs >= {MIN_BUDGETS}: search more budgets")
-    n_params = 3 if isinstance(fit, ComputeLawFit) else 5
+    n_params = n_params or (3 if isinstance(fit, ComputeLawFit) else 5)
     if fit.n_points <= n_params:
         return (f"{what} passes exactly through its {fit.n_points} points ({n_params} "
                 "parameters): nothing is left to judge it by, and its interval is empty; "

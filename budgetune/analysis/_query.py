@@ -6,7 +6,9 @@ figures from fits, each labelled with what it rests on:
 
 - the envelope law L(C) at the budget, under the same size limit, with its bootstrap interval;
 - the parametric law's allocation (N, D, expected loss), with D planned by the trainer's own
-  FLOPs per token for that N (``_allocate``), never 6·N.
+  FLOPs per token for that N (``_allocate``), never 6·N;
+- the compression-aware law's effective-size factors, and beyond the data under a size limit
+  its prediction for the best compression cell (``_compression_query``).
 
 A figure for a budget beyond the largest measured one is marked extrapolated, with the factor.
 A fit that rests on fewer than three budgets, or stopped at a bound, gives no number: its value
@@ -20,6 +22,8 @@ from dataclasses import asdict, dataclass
 
 from budgetune.analysis._allocate import allocate
 from budgetune.analysis._candidates import RECIPE_KEY, pick, plain, rank_recipes
+from budgetune.analysis._compression_law import CompressionLaw, compression_law
+from budgetune.analysis._compression_query import CompressionAnswer, compression_answer
 from budgetune.analysis._fit import FitOptions
 from budgetune.analysis._frontier import FrontierInfo, frontier
 from budgetune.analysis._load import Results
@@ -90,6 +94,16 @@ class BestSchedule:
       ``expected_loss``, ``extrapolated``, ``factor``, ``reason``}: the L(N, D) law's
       allocation, tokens planned with the trainer's FLOPs per token; nulls and a reason when
       the law cannot be quoted.
+    - ``compression_law``: {``factors`` (per cell: ``quant_bits``, ``sparsity``, ``e`` the
+      effective-size factor in L = E + A/(N·e)^α + B/D^β, its 95% bootstrap ``interval``,
+      ``n_models``, ``at_bound``, ``reference``: the uncompressed cell, e = 1), ``alpha``,
+      ``beta`` and their ``alpha_interval``, ``beta_interval``, ``n_models``,
+      ``n_budgets``, ``n_cells``, ``reason`` (why the law is not quoted; factors null then),
+      ``notes`` (what was left out), ``prediction`` and ``prediction_reason``}: beyond the
+      largest measured budget under a size limit, ``prediction`` is the law's best cell and
+      shape within the limit (``sparsity``, ``quant_bits``, ``e``, ``e_interval``,
+      ``n_params_nonemb``, ``tokens``, ``train_flops``, ``shape``, ``compressed_bytes``,
+      ``expected_loss``, ``extrapolated``, ``factor``), else null with the reason.
     """
 
     budget_flops: float
@@ -122,6 +136,7 @@ class BestSchedule:
     factor: float
     frontier: FrontierValue
     recommendation: Recommendation
+    compression_law: CompressionAnswer
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON types; a figure that is not a finite number (no standard error was
@@ -149,16 +164,19 @@ def describe_limit(max_bytes: float | None, source: str | None = None) -> str:
 def best_schedule(results: Results, budget_flops: float, max_bytes: float | None = None,
                   model: str | None = None,
                   options: FitOptions = FitOptions(bootstrap=DEFAULT_QUERY_BOOTSTRAP),
-                  info: FrontierInfo | None = None, limit_source: str | None = None
-                  ) -> BestSchedule:
+                  info: FrontierInfo | None = None, limit_source: str | None = None,
+                  law: CompressionLaw | None = None) -> BestSchedule:
     """``info``: the family's frontier under the same ``max_bytes`` when the caller has it
-    (fitting it is the slow part of the query), else it is fitted here."""
+    (fitting it is the slow part of the query), else it is fitted here; ``law``: the family's
+    compression-aware law likewise (it does not depend on the size limit)."""
     budget_flops = validate_budget(budget_flops)
     if max_bytes is not None and not (max_bytes > 0 and math.isfinite(max_bytes)):
         raise ValueError(f"The value of `max_bytes` is {max_bytes}, but must be > 0.")
     results = results.for_model(model)
     if info is None or info.max_bytes != max_bytes:
         info = frontier(results, model, max_bytes, options=options)
+    if law is None:
+        law = compression_law(results, options)
     p = pick(rank_recipes(results), budget_flops, max_bytes)
     w = p.winner
     schedule = {f.name: w.get(f.name) for f in schedule_fields()}
@@ -185,7 +203,8 @@ def best_schedule(results: Results, budget_flops: float, max_bytes: float | None
         n_candidates=p.n_candidates, largest_measured_budget=info.largest_budget,
         extrapolated=beyond, factor=factor,
         frontier=_frontier_value(info, budget_flops, factor),
-        recommendation=_recommend(info, budget_flops, factor, w))
+        recommendation=_recommend(info, budget_flops, factor, w),
+        compression_law=compression_answer(law, budget_flops, factor, max_bytes, w))
 
 
 def _frontier_value(info: FrontierInfo, budget: float, factor: float) -> FrontierValue:

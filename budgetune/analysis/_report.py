@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from budgetune.analysis._compression_law import CompressionLaw, compression_law, factor_entry
+from budgetune.analysis._compression_query import factors_text
 from budgetune.analysis._fit import FitOptions
 from budgetune.analysis._frontier import FrontierInfo, frontier
 from budgetune.analysis._load import Results
@@ -82,12 +84,35 @@ def _fit_lines(info: FrontierInfo) -> list[str]:
     return lines
 
 
+def _law_lines(law: CompressionLaw) -> list[str]:
+    """The compression-aware law: its factors with intervals and what they rest on."""
+    head = ("- Compression-aware law L(N, D, c) = E + A/(N·e_c)^α + B/D^β (Frantar et al. "
+            "2025; one effective-size factor e_c per cell c = bits × trained sparsity, N the "
+            "dense count)")
+    notes = [f"- {note}" for note in law.notes]
+    f = law.fit
+    if f is None or law.reason is not None:
+        return [f"{head}: not quoted: {law.reason}", *notes]
+    iv = f.intervals
+
+    def ci(k: str) -> str:
+        return f" [{iv[k].low:.3f}, {iv[k].high:.3f}]" if k in iv else ""
+
+    return [f"{head}: {f.n_models} models at {len(f.budgets)} budgets, {len(f.factors)} cells, "
+            f"{f.n_points} losses; α = {f.alpha:.3f}{ci('alpha')}, β = {f.beta:.3f}"
+            f"{ci('beta')}, E = {f.E:.3f}{ci('E')} ({f.status}); 95% bootstrap intervals "
+            "over resampled models. Factors:",
+            *[f"  - {line}" for line in factors_text([factor_entry(f, c) for c in f.factors])],
+            *notes]
+
+
 def write_report(results: Results, out: str | Path, fmt: str = "png",
                  max_bytes: float | None = None, limit_source: str | None = None) -> Path:
     """A Markdown report: best schedule per budget (the one pick, within ``max_bytes``),
     fitted laws and every plot."""
     out = Path(out)
-    paths, infos = write_plots(results, out, fmt, max_bytes=max_bytes)
+    options = FitOptions(bootstrap=DEFAULT_PLOT_BOOTSTRAP)
+    paths, infos = write_plots(results, out, fmt, options, max_bytes=max_bytes)
     lines = ["# budgetune report", "",
              f"Size limit: {describe_limit(max_bytes, limit_source)}.", ""]
     for model, info in infos.items():
@@ -101,7 +126,8 @@ def write_report(results: Results, out: str | Path, fmt: str = "png",
                   "### Best schedule per budget", "", "```", BEST_HEADER,
                   *[format_best_line(b) for b in budget_best(subset, info.measured_budgets,
                                                               max_bytes)],
-                  "```", "", "### Fitted laws", "", *_fit_lines(info), "", "### Plots", ""]
+                  "```", "", "### Fitted laws", "", *_fit_lines(info),
+                  *_law_lines(compression_law(subset, options)), "", "### Plots", ""]
         lines += [f"![{p.stem}]({p.name})" for p in paths if p.name.startswith(model + "_")]
         lines.append("")
     path = out / "report.md"

@@ -18,7 +18,8 @@ The stated storage format behind ``compressed_bytes``, per block-stack weight ma
 non-zero values packed at ``quant_bits`` bits; when sparse, the mask as a packed bitmap (1 bit
 per weight); scales in fp32 (one per output row for int8, one per group of 32 weights, or of
 ``int4_group``, for int4; symmetric, so no zero points). Every other unique parameter is
-stored in fp32.
+stored in fp32. Its byte count, ``matrix_bytes``, lives in ``budgetune.sizes`` (no torch),
+where analysis sizes models from their shapes alone.
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from budgetune.sizes import int4_group, matrix_bytes
 from budgetune.trainables._models import quiet_torchao_import
 
-INT4_GROUP_SIZE = 32
-MIN_INT4_GROUP = 8  # smaller groups: the whole row is one group (int4_group)
 PRUNE_RAMP = 0.8  # sparsity reaches its target after 80% of the pruning window
 PRUNE_UPDATES = 20  # mask updates over the ramp
 
@@ -126,16 +126,6 @@ def compressed_copy(model: nn.Module, blocks_of, sparsity: float, quant_bits: in
     return clone
 
 
-def int4_group(in_features: int) -> int:
-    """The int4 group size of a matrix with rows of ``in_features``: the largest divisor of
-    the row up to INT4_GROUP_SIZE (32; 16 at d_model 16, 24 at 48, 11 at 33), or the whole row
-    where that divisor is below MIN_INT4_GROUP (74 = 2·37: an fp32 scale for every 2 weights
-    would make int4 larger than int8; the whole row has one scale)."""
-    group = next(g for g in range(min(INT4_GROUP_SIZE, in_features), 0, -1)
-                 if in_features % g == 0)
-    return group if group >= MIN_INT4_GROUP else in_features
-
-
 def compressed_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,
                      quant_bits: int) -> int:
     """Size in bytes of ``model`` stored in the format of the module docstring, with the block
@@ -170,16 +160,3 @@ def final_bytes(model: nn.Module, blocks: nn.ModuleList, sparsity: float,
             total += matrix_bytes((linear.out_features, linear.in_features), numel - zeros,
                                   zeros > 0, quant_bits)
     return total
-
-
-def matrix_bytes(shape: tuple[int, int], nonzeros: int, masked: bool, quant_bits: int) -> int:
-    out_features, in_features = shape
-    values = math.ceil(nonzeros * quant_bits / 8)
-    mask = math.ceil(out_features * in_features / 8) if masked else 0
-    if quant_bits == 8:
-        scales = 4 * out_features
-    elif quant_bits == 4:
-        scales = 4 * out_features * (in_features // int4_group(in_features))
-    else:
-        scales = 0
-    return values + mask + scales

@@ -187,3 +187,55 @@ def true_allocation(budget: float, family_member: Schedule = FAMILY[0]) -> float
         model=s.model, n_layers=L, d_model=d, d_ff=4 * d, seq_len=s.seq_len,
         vocab_size=s.vocab_size)) for L, d in zip(layers, d_model)])
     return float(n[np.argmin(law(n, budget / fpt))])
+
+
+# Effective-size factors of cells (quant_bits, trained sparsity), after Frantar et al. 2025.
+TRUE_FACTORS = {(32, 0.0): 1.0, (8, 0.0): 1.0, (4, 0.0): 0.92,
+                (32, 0.5): 0.87, (8, 0.5): 0.87, (4, 0.5): 0.80}
+# One-shot pruning beyond the trained sparsity (no fine-tuning) is far worse than training to
+# it, and not one factor of the cell: the compression-aware law must leave it out.
+ONE_SHOT_FACTORS = {0.5: 0.5, 0.75: 0.2, 0.9: 0.05}
+
+
+def compression_results(root, factors=TRUE_FACTORS, noise=0.005, cell_noise=0.002, seed=0,
+                        budgets=(1e15, 3e15, 1e16, 3e16, 1e17), family=FAMILY,
+                        name="compressed"):
+    """A search drawn from TRUE_LAW with compression: every shape of ``family`` at every
+    budget, trained dense and trained to 50% sparsity, each budget point with its grid.
+
+    A trained cell c = (bits, trained sparsity) has loss L(N·e_c, D)·exp(m + ε): m the model's
+    own noise (shared by its cells), ε the cell's; the point's val_loss is its 32-bit cell (a
+    sparse-trained model's val_loss is the pruned model's). Cells pruned one-shot beyond the
+    trained sparsity follow ``ONE_SHOT_FACTORS`` × the bits' factor instead. Sizes are
+    ``budgetune.sizes.schedule_bytes`` of each shape."""
+    from budgetune.sizes import schedule_bytes
+
+    rng = np.random.default_rng(seed)
+    reports, trials, grid = [], [], []
+    for b in budgets:
+        for s in family:
+            n = n_params_nonemb_computed(s)
+            d = plan_steps(s, b, min_steps=1) * tokens_per_step(s)
+            for trained in sorted({sp for _, sp in factors}):
+                schedule = s.replace(prune_sparsity=trained)
+                tid, m = f"t{len(trials):03d}", rng.normal(0, noise)
+                loss = {bits: float(law(n * factors[(bits, trained)], d)
+                                    * np.exp(m + rng.normal(0, cell_noise)))
+                        for bits, sp in factors if sp == trained}
+                r, t = trial_rows(f"exp-{b:.0e}", tid, b, n, loss[32], schedule=schedule,
+                                  val_loss=loss[32], sparsity=trained,
+                                  bytes_=schedule_bytes(schedule, trained, 32), search_id=name)
+                reports += r
+                trials.append(t)
+                for bits, value in loss.items():
+                    grid.append(grid_row(f"exp-{b:.0e}", tid, b, trained, bits, value,
+                                         schedule_bytes(schedule, trained, bits), False,
+                                         search_id=name))
+                for sp, e in ONE_SHOT_FACTORS.items():
+                    for bits in loss if sp > trained else ():
+                        value = float(law(n * e * factors.get((bits, 0.0), 1.0), d) * np.exp(m))
+                        grid.append(grid_row(f"exp-{b:.0e}", tid, b, sp, bits, value,
+                                             schedule_bytes(schedule, sp, bits), True,
+                                             search_id=name))
+    write(root, name, reports, trials, grid)
+    return root
