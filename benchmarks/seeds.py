@@ -43,7 +43,15 @@ def _init_worker() -> None:
 def _train(job: dict) -> dict:
     """One trial; its reports as (train_flops, val_loss), and its grid when asked."""
     from budgetune.spaces import Schedule
-    from budgetune.trainables import Trial, TrialConfig, block_linears, compressed_bytes
+    from budgetune.trainables import (
+        Trial,
+        TrialConfig,
+        block_linears,
+        compressed_bytes,
+        embedding_bits,
+        matrix_bytes,
+        token_matrix,
+    )
 
     s = Schedule(**job["schedule"])
     trial = Trial(s, job["budget"], TrialConfig(n_reports=job.get("n_reports", 10),
@@ -52,12 +60,20 @@ def _train(job: dict) -> dict:
     out = {**job, "curve": curve, "final": curve[-1][1], "unigram": trial.unigram_loss,
            "n_params_nonemb": trial.report().n_params_nonemb if job.get("grid") else None}
     if job.get("grid"):
-        # Everything outside the block matrices stays fp32: subtract it to get the block stack.
+        # Outside the block matrices: the token matrix at its bits, the rest fp32. Subtract
+        # both to get the block stack's bytes.
         matrices = 4 * sum(m.weight.numel() for m in block_linears(trial.blocks))
-        rest = compressed_bytes(trial.model, trial.blocks, 0.0, 32) - matrices
+        tokens = token_matrix(trial.model, trial.family)
+        rest = (compressed_bytes(trial.model, trial.family, 0.0, 32) - matrices
+                - 4 * tokens.numel())
+
+        def outside(bits: int) -> int:
+            return rest + matrix_bytes(tuple(tokens.shape), tokens.numel(), False,
+                                       embedding_bits(bits))
         out["grid"] = [{"sparsity": c.sparsity, "bits": c.quant_bits,
                         "loss": c.val_loss_compressed, "total_bytes": c.compressed_bytes,
-                        "block_bytes": c.compressed_bytes - rest} for c in trial.grid()]
+                        "block_bytes": c.compressed_bytes - outside(c.quant_bits)}
+                       for c in trial.grid()]
     return out
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from budgetune.results import (
     READABLE_SCHEMAS,
     SCHEMA_VERSION,
+    WHOLE_MODEL_SCHEMA,
     ResultsError,
     read_table,
     search_folders,
@@ -74,6 +75,12 @@ def load_results(root: str | os.PathLike, name: str | None = None,
             raise ResultsError(f"Results of schema versions {sorted(versions)} cannot be read "
                                f"by this budgetune (schema {SCHEMA_VERSION}); use the "
                                "budgetune version that wrote them.")
+    versions = set(tables["reports"]["schema_version"].unique())
+    if min(versions) < WHOLE_MODEL_SCHEMA <= max(versions):
+        raise ResultsError(f"The results under {str(root)!r} mix searches from before "
+                           "whole-model compression (schema <= 3: the token embedding stayed "
+                           "fp32) with newer ones, whose compressed sizes and losses are not "
+                           "comparable; analyse them apart with --name.")
     corpora = sorted(tables["reports"]["corpus_id"].unique())
     if corpus_id is not None:
         tables = {t: f[f["corpus_id"] == corpus_id] for t, f in tables.items()}

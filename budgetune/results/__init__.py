@@ -32,6 +32,7 @@ from budgetune.results._schema import (
     TABLES,
     TRIAL_STATUSES,
     TRIALS,
+    WHOLE_MODEL_SCHEMA,
     TableSpec,
     schema_1_search_id,
 )
@@ -48,7 +49,7 @@ __all__ = [
     "GRID", "REPORTS", "SCHEMA_VERSION", "STOP_REASONS", "TABLES", "TRIALS", "TRIAL_STATUSES",
     "SPEC_FILE", "read_search_spec",
     "ResultsError", "ResultsWriter", "TableSpec", "part_files", "read_table", "search_folders",
-    "READABLE_SCHEMAS", "schema_1_search_id",
+    "READABLE_SCHEMAS", "WHOLE_MODEL_SCHEMA", "schema_1_search_id",
     "COMPACT_PARTS_ENV", "DEFAULT_COMPACT_PARTS", "compact", "compact_parts",
     "DEFAULT_KEEP_MODELS", "MODELS_DIR", "KeptModel", "disk_bytes", "find_kept", "kept_models",
     "models_folder", "point_metadata", "point_path", "prune_kept", "rank_loss",

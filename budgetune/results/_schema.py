@@ -16,6 +16,11 @@ Schema 3 (budgetune 0.3) added the WSD schedule fields (``lr_schedule``, ``warmu
 ``share_fraction_effective`` and ``main_line_flops`` to reports (the share of a report's steps
 trained with shared blocks: on a WSD main line it differs from point to point; and the budget
 the run's main line was planned for).
+Schema 4 (budgetune 0.3) changed no column but what two of them measure: ``compressed_bytes``
+and ``val_loss_compressed`` are the whole model's, its token embedding (tied to the LM head)
+quantized too (``budgetune.trainables._compress``), where schema 3 and before kept it fp32.
+Rows of both load, but ``load_results`` refuses to analyse them together (``WHOLE_MODEL_SCHEMA``):
+their sizes and compressed losses are not comparable.
 Tables of schemas 1 and 2 still load: ``read_table`` upgrades each older part as it reads it
 (``upgrade_schema_1``, then ``upgrade_schema_2``), filling those columns in as they meant them;
 their rows keep the ``schema_version`` that says what wrote them.
@@ -31,8 +36,9 @@ import pyarrow.compute as pc
 
 from budgetune.spaces import Schedule
 
-SCHEMA_VERSION = 3
-READABLE_SCHEMAS = (1, 2, 3)  # older parts are upgraded on read
+SCHEMA_VERSION = 4
+READABLE_SCHEMAS = (1, 2, 3, 4)  # older parts are upgraded on read
+WHOLE_MODEL_SCHEMA = 4  # from here on the token embedding is compressed and counted so
 
 _PY_TO_ARROW = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(),
                 "bool": pa.bool_()}

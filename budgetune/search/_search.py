@@ -26,6 +26,7 @@ from pathlib import Path
 
 from budgetune.results import (
     SPEC_FILE,
+    WHOLE_MODEL_SCHEMA,
     ResultsWriter,
     compact_parts,
     read_table,
@@ -135,6 +136,13 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
     if resume and not tune_dir.exists():
         raise ValueError(f"There is no search to resume at {str(folder)!r}; check --results "
                          "and --name.")
+    if resume and (folder / "reports").is_dir():
+        written = read_table(folder, "reports")["schema_version"]
+        if len(written) and written.min() < WHOLE_MODEL_SCHEMA:
+            raise ValueError(f"The search {str(folder)!r} was written before whole-model "
+                             "compression (results schema <= 3), whose sizes and compressed "
+                             "losses a resumed run could not be compared with; start a new "
+                             "search with another --name.")
     writer = ResultsWriter(spec.results, spec.name)
     writer.lock()  # one driver per search folder, for the whole run
     search_id = search_id_of(folder) if resume else write_settings(spec)

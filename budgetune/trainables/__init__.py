@@ -15,10 +15,12 @@ from budgetune.trainables._compress import (
     compressed_bytes,
     compressed_copy,
     cubic_sparsity,
+    embedding_bits,
     final_bytes,
     matrix_bytes,
     measured_sparsity,
     prune_to,
+    token_matrix,
 )
 from budgetune.trainables._corpus import BUILTIN, Corpus, load_corpus
 from budgetune.trainables._data import load_data
@@ -49,7 +51,7 @@ __all__ = [
     "final_bytes", "DECODER", "hf_model", "load_compressed", "load_point", "point_model",
     "save_compressed",
     "save_point", "save_tokenizer",
-    "matrix_bytes", "measured_sparsity", "prune_to",
+    "matrix_bytes", "measured_sparsity", "prune_to", "embedding_bits", "token_matrix",
     "BUILTIN", "FAMILIES", "Batch", "BatchSampler", "Corpus", "Family", "Report",
     "TokenizedCorpus", "Trial", "TrialConfig", "cooldown_start", "count_params", "flops_per_step",
     "flops_per_token", "head_fraction", "is_shared", "load_corpus", "load_data", "lr_at",

@@ -45,7 +45,7 @@ class Evaluation:
         itself is untouched. One-shot pruning covers what gradual pruning has not reached."""
         bits = 32 if self._is_as_is(sparsity, quant_bits) else quant_bits
         return self.compressed_loss(sparsity, quant_bits), compressed_bytes(
-            self.model, self.blocks, sparsity, bits)
+            self.model, self.family, sparsity, bits)
 
     def compressed_diff_se(self, sparsity: float, quant_bits: int) -> float:
         """The standard error of (this cell − the model as is), from their per-token
@@ -73,7 +73,7 @@ class Evaluation:
                 self._as_is_losses = self.token_losses()
                 self._evaluated["as is"] = (*_summary(self._as_is_losses), 0.0)
         if key not in self._evaluated:
-            model = compressed_copy(self.model, self.family.blocks, sparsity, quant_bits)
+            model = compressed_copy(self.model, self.family, sparsity, quant_bits)
             losses = self.token_losses(model)
             diff = losses - self._as_is_losses
             self._evaluated[key] = (*_summary(losses), _summary(diff)[1])

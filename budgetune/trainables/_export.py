@@ -11,8 +11,9 @@ Three forms of one model:
    (``GPT2LMHeadModel`` with ``Conv1D`` layers again, or ``RobertaPreLayerNormForMaskedLM``),
    whose ``save_pretrained`` folder loads with ``AutoModelForCausalLM``/``ForMaskedLM``.
 3. The *compressed artifact* (``save_compressed``): ``compressed.safetensors`` in exactly the
-   storage format whose size ``compressed_bytes`` states (see ``_compress``): per block-stack
-   matrix, the kept values packed at ``bits`` bits, a 1-bit mask bitmap when sparse, fp32
+   storage format whose size ``compressed_bytes`` states (see ``_compress``): per compressed
+   matrix (the block stack's, then the token embedding, which the LM head shares), the kept
+   values packed at its bits, a 1-bit mask bitmap when sparse, fp32
    scales (one per row at int8, one per group at int4; symmetric, no zero points); every
    other parameter fp32. To keep safetensors' header (~100 bytes a tensor) out of the size,
    it holds three tensors: ``packed`` (uint8, every matrix's mask and values), ``scales`` and
@@ -37,7 +38,12 @@ from torch import nn
 from torch.nn.utils import prune
 
 from budgetune.spaces import Schedule
-from budgetune.trainables._compress import block_linears, compressed_copy
+from budgetune.trainables._compress import (
+    block_linears,
+    compressed_copy,
+    embedding_bits,
+    token_matrix,
+)
 from budgetune.trainables._models import (
     FAMILIES,
     Family,
@@ -110,9 +116,12 @@ def hf_model(model: nn.Module, family: Family) -> PreTrainedModel:
 
 
 def _matrix_names(model: nn.Module, family: Family) -> list[str]:
-    """Parameter names of the block-stack weight matrices, in ``named_parameters`` order."""
+    """Parameter names of the compressed matrices: the block stack's, in ``named_parameters``
+    order, then the token embedding's (the LM head's too: tied, so named once)."""
     ids = {id(m) for m in block_linears(family.blocks(model))}
-    return [f"{name}.weight" for name, m in model.named_modules() if id(m) in ids]
+    tokens = token_matrix(model, family)
+    return [f"{name}.weight" for name, m in model.named_modules() if id(m) in ids] + [
+        next(name for name, p in model.named_parameters() if p is tokens)]
 
 
 def _pack(codes: torch.Tensor, bits: int) -> np.ndarray:
@@ -162,19 +171,22 @@ def save_compressed(model: nn.Module, family: Family, sparsity: float, quant_bit
     folder.mkdir(parents=True, exist_ok=True)
     # 1. Prune a point copy (masks folded in), then quantize it: the same weights, integers
     #    and scales as compressed_copy(model, sparsity, bits), with the mask still readable.
-    pruned = compressed_copy(point_model(model, family), family.blocks, sparsity, 32)
-    quantized = pruned if quant_bits == 32 else compressed_copy(pruned, family.blocks, 0.0,
-                                                                quant_bits)
-    # 2. Pack every block matrix; 3. every other parameter, in the Hugging Face model's order.
+    pruned = compressed_copy(point_model(model, family), family, sparsity, 32)
+    quantized = pruned if quant_bits == 32 else compressed_copy(pruned, family, 0.0, quant_bits)
+    # 2. Pack every compressed matrix (the token matrix at its own bits, read from the LM
+    #    head torchao quantized); 3. every other parameter, in the Hugging Face model's order.
     names, packed, scales, layout = _matrix_names(pruned, family), [], [], []
     for name in names:
         module = name.rsplit(".", 1)[0]
-        q = quantized.get_submodule(module).weight if quant_bits < 32 else None
-        data, scale, entry = _encode_matrix(pruned.get_submodule(module).weight.detach(), q,
-                                            quant_bits)
+        tokens = name == names[-1]
+        bits = embedding_bits(quant_bits) if tokens else quant_bits
+        q = None
+        if bits < 32:
+            q = (family.head(quantized) if tokens else quantized.get_submodule(module)).weight
+        data, scale, entry = _encode_matrix(pruned.get_parameter(name).detach(), q, bits)
         packed.append(data)
         scales.append(scale)
-        layout.append([name, *entry])
+        layout.append([name, *entry, bits])
     hf = hf_model(pruned, family)
     rest = [p.detach().numpy().ravel() for n, p in hf.named_parameters() if n not in names]
     tensors = {"packed": np.concatenate(packed), "rest": np.concatenate(rest)}
@@ -193,12 +205,13 @@ def save_compressed(model: nn.Module, family: Family, sparsity: float, quant_bit
 def _check_decodes(tensors: dict[str, np.ndarray], metadata: dict[str, str],
                    quantized: nn.Module) -> None:
     """Every matrix decodes to torchao's ``dequantize()`` (the pruned fp32 weight at 32 bits)
-    within 1e-6, and the packed bytes and scales are used up exactly."""
-    bits, offset, s_offset = int(metadata["bits"]), 0, 0
+    within 1e-6, and the packed bytes and scales are used up exactly. (The quantized model's
+    token embedding holds its head's dequantized numbers: the same reference.)"""
+    offset, s_offset = 0, 0
     scales = tensors.get("scales", np.zeros(0, np.float32))
-    for name, masked, group in json.loads(metadata["matrices"]):
-        weight = quantized.get_submodule(name.rsplit(".", 1)[0]).weight
-        reference = weight.dequantize() if bits < 32 else weight.detach()  # (out, in)
+    for name, masked, group, bits in json.loads(metadata["matrices"]):
+        weight = quantized.get_parameter(name)
+        reference = weight.dequantize() if hasattr(weight, "qdata") else weight.detach()
         decoded, used, n = decode_matrix(tensors["packed"][offset:], scales[s_offset:],
                                          tuple(reference.shape), bits, bool(masked), group)
         offset, s_offset = offset + used, s_offset + n

@@ -42,7 +42,8 @@ class Family:
     blocks_owner: Callable[[nn.Module], nn.Module]  # module whose attribute holds the blocks
     blocks_attr: str
     loss: Callable[..., torch.Tensor]  # (model, batch, reduction="mean"|"none")
-    embedding_modules: Callable[[nn.Module], list[nn.Embedding]]
+    embedding_modules: Callable[[nn.Module], list[nn.Embedding]]  # the token embedding first
+    head: Callable[[nn.Module], nn.Linear]  # the LM head's output matrix (tied to the tokens')
 
     def blocks(self, model: nn.Module) -> nn.ModuleList:
         return getattr(self.blocks_owner(model), self.blocks_attr)
@@ -149,13 +150,14 @@ def _bert_loss(model: nn.Module, batch: Batch, reduction: str = "mean") -> torch
 FAMILIES = {
     "gpt2": Family(
         "gpt2", False, _build_gpt2, lambda m: m.transformer, "h", _gpt2_loss,
-        lambda m: [m.transformer.wte, m.transformer.wpe],
+        lambda m: [m.transformer.wte, m.transformer.wpe], lambda m: m.lm_head,
     ),
     "bert": Family(
         "bert", True, _build_bert, lambda m: m.roberta_prelayernorm.encoder, "layer", _bert_loss,
         lambda m: [m.roberta_prelayernorm.embeddings.word_embeddings,
                    m.roberta_prelayernorm.embeddings.position_embeddings,
                    m.roberta_prelayernorm.embeddings.token_type_embeddings],
+        lambda m: m.lm_head.decoder,
     ),
 }
 

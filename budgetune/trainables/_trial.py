@@ -134,7 +134,7 @@ class Trial(Evaluation):
         self.model.to(self.device)
         # The size of the model this trial ends with (unshared, at its target sparsity and
         # bits): what a size limit judges from the first report on.
-        self.final_bytes = final_bytes(self.model, self.blocks, schedule.prune_sparsity,
+        self.final_bytes = final_bytes(self.model, self.family, schedule.prune_sparsity,
                                        schedule.quant_bits)
         self.optimizer = _make_optimizer(self.model, schedule)
         self.sampler = BatchSampler(self.data.train, schedule.batch_size, schedule.seq_len,
@@ -278,7 +278,7 @@ class Trial(Evaluation):
             loss_c, bytes_c = self.evaluate_compressed(s.prune_sparsity, s.quant_bits)
             diff_se = self.compressed_diff_se(s.prune_sparsity, s.quant_bits)
         else:  # nothing to compress: the compressed model is the model
-            loss_c, bytes_c = val_loss, compressed_bytes(self.model, self.blocks, 0.0, 32)
+            loss_c, bytes_c = val_loss, compressed_bytes(self.model, self.family, 0.0, 32)
             diff_se = 0.0
         end = self.end
         is_point = point is not None or self.step >= self.total_steps

@@ -4,9 +4,10 @@
 Standalone on purpose (torch, numpy, safetensors and transformers only): it is copied into
 every export folder, next to ``config.json`` and ``compressed.safetensors``, whose tensors are
 
-- ``packed`` (uint8): the block-stack weight matrices, one after another in the order of the
+- ``packed`` (uint8): the compressed weight matrices (the block stack's, then the token
+  embedding, which the tied LM head shares), one after another in the order of the
   ``matrices`` metadata, each as [mask bitmap, if masked: 1 bit per weight, row-major,
-  ``np.packbits`` order] then [its kept values at ``bits`` bits: fp32, int8, or int4 two's-
+  ``np.packbits`` order] then [its kept values at its bits: fp32, int8, or int4 two's-
   complement nibbles, low nibble first, padded to a whole byte]. A matrix is stored as a
   torch ``nn.Linear`` weight, (out_features, in_features); GPT-2's ``Conv1D`` holds its transpose.
 - ``scales`` (fp32, absent at 32 bits): each matrix's scales in the same order, one per row
@@ -14,8 +15,9 @@ every export folder, next to ``config.json`` and ``compressed.safetensors``, who
 - ``rest`` (fp32): every other parameter of the model, flattened and concatenated in the order
   of ``model.named_parameters()`` (tied parameters once).
 
-The metadata holds ``format``, ``bits``, ``sparsity`` and ``matrices``: a JSON list of
-[parameter name, masked (0/1), int4 group (0 otherwise)].
+The metadata holds ``format``, ``bits`` (the block matrices'), ``sparsity`` and ``matrices``: a
+JSON list of [parameter name, masked (0/1), int4 group (0 otherwise), bits]. Format 1 (exports
+before whole-model compression) had no token matrix and no per-matrix bits: ``bits`` then.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import numpy as np
 import torch
 from safetensors import safe_open
 
-FORMAT = "budgetune-compressed-1"
+FORMAT = "budgetune-compressed-2"
+FORMATS = ("budgetune-compressed-1", FORMAT)  # what this decoder reads
 
 
 def decode_matrix(packed: np.ndarray, scales: np.ndarray, shape: tuple[int, int], bits: int,
@@ -71,18 +74,19 @@ def load_compressed(folder: str | Path) -> torch.nn.Module:
     model = auto.from_config(config)
     with safe_open(folder / "compressed.safetensors", framework="np") as f:
         meta = f.metadata()
-        assert meta["format"] == FORMAT, f"unknown format {meta['format']}"
+        assert meta["format"] in FORMATS, f"unknown format {meta['format']}"
         packed, rest = f.get_tensor("packed"), f.get_tensor("rest")
         scales = f.get_tensor("scales") if "scales" in f.keys() else np.zeros(0, np.float32)
     bits, params = int(meta["bits"]), dict(model.named_parameters())
     offset = s_offset = 0
     with torch.no_grad():
-        for name, masked, group in json.loads(meta["matrices"]):
+        for name, masked, group, *own_bits in json.loads(meta["matrices"]):
             param = params.pop(name)
             transposed = type(model.get_submodule(name.rsplit(".", 1)[0])).__name__ == "Conv1D"
             shape = tuple(param.shape[::-1]) if transposed else tuple(param.shape)
             weight, used, n_scales = decode_matrix(packed[offset:], scales[s_offset:], shape,
-                                                   bits, bool(masked), group)
+                                                   own_bits[0] if own_bits else bits,
+                                                   bool(masked), group)
             param.copy_(weight.T if transposed else weight)
             offset, s_offset = offset + used, s_offset + n_scales
         start = 0
@@ -100,4 +104,5 @@ if __name__ == "__main__":
         meta = f.metadata()
     n = sum(p.numel() for p in loaded.parameters())
     print(f"{type(loaded).__name__}: {n:,} parameters, block matrices at {meta['bits']} bits "
-          f"and sparsity {meta['sparsity']}, from {path / 'compressed.safetensors'}")
+          f"and sparsity {meta['sparsity']} (each matrix's bits in the `matrices` metadata), "
+          f"from {path / 'compressed.safetensors'}")

@@ -102,9 +102,9 @@ def test_without_three_budgets_or_compressed_cells_the_law_says_why(tmp_path):
 def test_best_beyond_the_data_under_a_size_limit_gives_the_laws_cell_extrapolated(
         wiring_table):
     """At 10× the largest budget, within 3.7 MB, the law's answer is the shape and cell the
-    true law prefers: 5 layers trained to 50% sparsity at 4 bits (e = 0.80), where dense at
-    4 or 8 bits only 4 layers fit (the fp32 embeddings are 2.7 MB of it). Labelled
-    EXTRAPOLATED with the factor, in text and JSON."""
+    true law prefers: 7 layers of width 224 trained to 50% sparsity at 4 bits (e = 0.80), the
+    token matrix at int8 (0.9 MB of it). Labelled EXTRAPOLATED with the factor, in text and
+    JSON."""
     out = _budgetune("best", "--budget", "1e18", "--max-mb", "3.7", "--results",
                      str(wiring_table), "--json")
     assert out.returncode == 0, out.stderr
@@ -121,13 +121,13 @@ def test_best_beyond_the_data_under_a_size_limit_gives_the_laws_cell_extrapolate
 
     best_cell = min(TRUE_FACTORS, key=lambda cell: truth(cell).expected_loss)
     assert (p["quant_bits"], p["sparsity"]) == best_cell == (4, 0.5)
-    assert p["shape"]["n_layers"] == truth(best_cell).schedule.n_layers == 5
+    assert p["shape"]["n_layers"] == truth(best_cell).schedule.n_layers == 7
     assert p["expected_loss"] == pytest.approx(truth(best_cell).expected_loss, abs=0.05)
     text = _budgetune("best", "--budget", "1e18", "--max-mb", "3.7", "--results",
                       str(wiring_table))
     assert text.returncode == 0, text.stderr
     assert ("compression-aware law (EXTRAPOLATED 10× beyond 1e17, the largest measured "
-            "budget): within 3.7 MB, train d_model=160 n_layers=5") in text.stdout
+            "budget): within 3.7 MB, train d_model=224 n_layers=7") in text.stdout
     assert "to sparsity 0.5 at 4 bits (e = 0.8" in text.stdout
     assert "4 bits, sparsity 0.5: e = 0.8" in text.stdout and "(15 models)" in text.stdout
 

@@ -133,3 +133,21 @@ def test_two_model_families_need_a_choice(tmp_path):
     with pytest.raises(ResultsError, match="pass --model"):
         results.for_model(None)
     assert list(results.for_model("bert").trials["trial_id"]) == ["b"]
+
+
+def test_searches_from_before_whole_model_compression_are_never_analysed_with_newer_ones(
+        tmp_path):
+    """Schema 3 kept the token embedding fp32 in `compressed_bytes` and `val_loss_compressed`;
+    schema 4 quantizes it: each loads alone, together they are refused in one line."""
+    def schema(rows, version):
+        return [{**row, "schema_version": version} for row in rows]
+
+    r, t = trial_rows("e", "old", 1e12, 1e5, 3.0)
+    write(tmp_path, "old", schema(r, 3), schema([t], 3))
+    assert set(load_results(tmp_path).reports["schema_version"]) == {3}
+    r, t = trial_rows("e", "new", 1e12, 1e5, 3.0)
+    write(tmp_path, "new", r, [t])
+    with pytest.raises(ResultsError, match="before whole-model compression"):
+        load_results(tmp_path)
+    assert set(load_results(tmp_path, name="new").reports["schema_version"]) == {4}
+    assert set(load_results(tmp_path, name="old").reports["schema_version"]) == {3}

@@ -198,3 +198,19 @@ def test_a_search_named_like_a_table_is_refused_in_one_line(name, tmp_path):
     code, stderr = _cli("search", "--name", name, "--dry-run", "--results", str(tmp_path))
     _assert_one_line_refusal(code, stderr)
     assert f"`name` is {name!r}" in stderr and "tables' names" in stderr
+
+
+def test_resume_refuses_a_search_written_before_whole_model_compression(tmp_path):
+    """Its rows count the token embedding fp32 (schema 3): a resumed run would add rows that
+    quantize it, which no analysis may mix. One line, exit 2, nothing written."""
+    spec = SearchSpec(space="quick", budgets=(1e11,), results=str(tmp_path), name="old")
+    write_settings(spec)
+    (spec.folder() / "tune").mkdir()
+    r, t = trial_rows("e", "a", 1e11, 1e5, 3.0)
+    write(tmp_path, "old", [{**row, "schema_version": 3} for row in r],
+          [{**t, "schema_version": 3}])
+    before = sorted(p.name for p in (spec.folder() / "reports").iterdir())
+    code, stderr = _cli("search", "--resume", "--results", str(tmp_path), "--name", "old")
+    _assert_one_line_refusal(code, stderr)
+    assert "before whole-model compression" in stderr and "--name" in stderr
+    assert sorted(p.name for p in (spec.folder() / "reports").iterdir()) == before

@@ -17,6 +17,10 @@ from budgetune.trainables import (
     compressed_bytes,
     compressed_copy,
     cubic_sparsity,
+    embedding_bits,
+    final_bytes,
+    matrix_bytes,
+    token_matrix,
 )
 
 CONFIG = TrialConfig(eval_tokens=4096, n_reports=3)
@@ -91,9 +95,35 @@ def test_int8_costs_little_and_int4_costs_more_but_under_a_third_of_a_nat(well_t
     assert 4 * _weight_error(trial, 8) < _weight_error(trial, 4) < 0.2
 
 
+@pytest.mark.parametrize("model", ["gpt2", "bert"])
+@pytest.mark.parametrize("bits", [8, 4])
+def test_the_token_matrix_is_quantized_once_and_the_lookup_reads_the_heads_numbers(
+        trained, model, bits):
+    """Whole-model compression: the LM head is quantized at ``embedding_bits`` (int8, one scale
+    per vocabulary row) and the embedding looks up exactly its dequantized numbers; the size
+    counts that matrix once, at those bits."""
+    trial = trained[model]
+    clone = compressed_copy(trial.model, trial.family, 0.0, bits)
+    head = trial.family.head(clone).weight
+    lookup = trial.family.embedding_modules(clone)[0].weight
+    original = token_matrix(trial.model, trial.family)
+    assert embedding_bits(bits) == 8 and hasattr(head, "qdata")
+    assert head.scale.numel() == original.shape[0]  # per vocabulary row
+    assert torch.equal(lookup, head.dequantize())
+    assert 0 < float((lookup - original).abs().max()) <= float(original.abs().max()) / 127
+    fp32 = compressed_bytes(trial.model, trial.family, 0.0, 32)
+    assert compressed_bytes(trial.model, trial.family, 0.0, bits) - fp32 == sum(
+        matrix_bytes(tuple(m.weight.shape), m.weight.numel(), False, bits)
+        - 4 * m.weight.numel() for m in block_linears(trial.blocks)) + (
+        matrix_bytes(tuple(original.shape), original.numel(), False, 8) - 4 * original.numel())
+    # the final size a trial plans from shapes is the same count
+    assert final_bytes(trial.model, trial.family, 0.0, bits) == compressed_bytes(
+        trial.model, trial.family, 0.0, bits)
+
+
 def _weight_error(trial, bits: int) -> float:
     """The block matrices' relative error after quantization to ``bits``: ||Q(W) - W|| / ||W||."""
-    clone = compressed_copy(trial.model, trial.family.blocks, 0.0, bits)
+    clone = compressed_copy(trial.model, trial.family, 0.0, bits)
     trained = block_linears(trial.family.blocks(trial.model))
     quantized = block_linears(trial.family.blocks(clone))
     err = sum(float((q.weight.dequantize() - w.weight).detach().norm() ** 2)
@@ -102,22 +132,32 @@ def _weight_error(trial, bits: int) -> float:
     return (err / norm) ** 0.5
 
 
+def _compressed_matrices(trial, model, bits: int, sparsity: float):
+    """(linear, its bits, masked) of each compressed matrix of ``model``: the block stack's,
+    then the LM head, whose weight is the token embedding (tied)."""
+    blocks = [(m, bits, sparsity > 0) for m in block_linears(trial.family.blocks(model))]
+    return blocks + [(trial.family.head(model), embedding_bits(bits), False)]
+
+
 def _stated_tensors(trial, sparsity, bits) -> dict[str, torch.Tensor]:
     """Exactly the tensors of the stated format, from the real compressed model."""
-    clone = compressed_copy(trial.model, trial.family.blocks, sparsity, bits)
-    tensors, matrices = {}, set()
-    for i, linear in enumerate(block_linears(trial.family.blocks(clone))):
+    clone = compressed_copy(trial.model, trial.family, sparsity, bits)
+    tensors = {}
+    # the embedding's lookup copy of the head's numbers is the same matrix: stored once
+    matrices = {id(trial.family.embedding_modules(clone)[0].weight)}
+    for i, (linear, bits, sparse) in enumerate(_compressed_matrices(trial, clone, bits,
+                                                                    sparsity)):
         w = linear.weight
         matrices.add(id(w))
         if bits == 32:
             dense = w.detach()
-            mask = dense != 0 if sparsity > 0 else torch.ones_like(dense, dtype=torch.bool)
+            mask = dense != 0 if sparse else torch.ones_like(dense, dtype=torch.bool)
             values = dense[mask].to(torch.float32).contiguous().view(torch.uint8)
         else:
             q = w.qdata  # int8 storage of the quantized integers
             if hasattr(w, "zero_point"):
                 assert int(w.zero_point.abs().max()) == 0  # symmetric: none stored
-            mask = q != 0 if sparsity > 0 else torch.ones_like(q, dtype=torch.bool)
+            mask = q != 0 if sparse else torch.ones_like(q, dtype=torch.bool)
             nz = q[mask].to(torch.int16) & 0xFF
             if bits == 4:
                 nz = nz & 0x0F
@@ -126,7 +166,7 @@ def _stated_tensors(trial, sparsity, bits) -> dict[str, torch.Tensor]:
             values = nz.to(torch.uint8)
             tensors[f"m{i}.scale"] = w.scale.to(torch.float32).contiguous()
         tensors[f"m{i}.values"] = values
-        if sparsity > 0:
+        if sparse:
             tensors[f"m{i}.mask"] = torch.from_numpy(np.packbits(mask.numpy().ravel()))
     for name, p in clone.named_parameters():  # each unique parameter once (tied head)
         if id(p) not in matrices:
@@ -137,8 +177,9 @@ def _stated_tensors(trial, sparsity, bits) -> dict[str, torch.Tensor]:
 def _decoded_model(trial, tensors: dict[str, torch.Tensor], bits: int) -> torch.nn.Module:
     """The model rebuilt from the stated tensors alone (read back from the file)."""
     model = copy.deepcopy(trial.model)
-    linears = block_linears(trial.family.blocks(model))
-    for i, linear in enumerate(linears):
+    matrices = _compressed_matrices(trial, model, bits, 0.0)
+    linears = [linear for linear, _, _ in matrices]
+    for i, (linear, bits, _) in enumerate(matrices):
         if prune.is_pruned(linear):
             prune.remove(linear, "weight")
         shape, numel = linear.weight.shape, linear.weight.numel()
@@ -176,7 +217,7 @@ def test_a_real_file_of_the_stated_size_decodes_to_the_stated_loss(trained, tmp_
                                                                    sparsity, bits):
     trial = trained[model]
     loss = trial.compressed_loss(sparsity, bits)  # val_loss_compressed of that cell
-    stated = compressed_bytes(trial.model, trial.blocks, sparsity, bits)
+    stated = compressed_bytes(trial.model, trial.family, sparsity, bits)
     path = tmp_path / "model.safetensors"
     save_file(_stated_tensors(trial, sparsity, bits), str(path))
     assert path.stat().st_size == pytest.approx(stated, rel=0.05)  # safetensors' header
@@ -218,7 +259,7 @@ def test_compressed_losses_carry_the_paired_standard_error_of_their_difference(t
         if (sparsity, bits) == (0.0, 32):
             assert cell.val_loss_diff_se == 0.0
             continue
-        diff = trial.token_losses(compressed_copy(trial.model, trial.family.blocks, sparsity,
+        diff = trial.token_losses(compressed_copy(trial.model, trial.family, sparsity,
                                                   bits)) - as_is
         assert cell.val_loss_diff_se == pytest.approx(float(diff.std()) / n**0.5, rel=1e-6)
         assert 0 < cell.val_loss_diff_se
@@ -282,8 +323,8 @@ def test_a_shared_trial_is_judged_on_its_final_unshared_size_from_the_first_repo
 def test_int4_is_smaller_than_int8_at_every_width():
     """Groups of 2 or 3 weights (widths 2·p or 3·p, p a prime above 32) gave an fp32 scale per
     2 weights: int4 2.4× the bytes of int8 at width 74."""
+    from budgetune.sizes import int4_group
     from budgetune.trainables import matrix_bytes
-    from budgetune.trainables._compress import int4_group
 
     for width in range(8, 300):
         assert width % int4_group(width) == 0
@@ -298,9 +339,9 @@ def test_int4_of_a_width_that_is_no_multiple_of_32_uses_smaller_groups(tmp_path,
     """Rows of 16, 48, 33 or 37 weights cannot be cut into groups of 32 (torchao refuses, and
     every trial of such a width crashed at its compression grid): they take the row's largest
     divisor up to 32 (a prime row: one group), and the stated size and decoded loss hold."""
+    from budgetune.sizes import int4_group
     from budgetune.spaces import Schedule
     from budgetune.trainables import flops_per_step
-    from budgetune.trainables._compress import int4_group
 
     assert int4_group(d_model) == group and 4 * d_model % int4_group(4 * d_model) == 0
     s = Schedule(model="gpt2", d_model=d_model, n_layers=1, n_heads=n_heads, seq_len=32,
@@ -309,7 +350,7 @@ def test_int4_of_a_width_that_is_no_multiple_of_32_uses_smaller_groups(tmp_path,
     list(trial.run())
     assert {(c.sparsity, c.quant_bits) for c in trial.grid()} >= {(0.0, 4)}
     loss = trial.compressed_loss(0.0, 4)
-    stated = compressed_bytes(trial.model, trial.blocks, 0.0, 4)
+    stated = compressed_bytes(trial.model, trial.family, 0.0, 4)
     path = tmp_path / "model.safetensors"
     tensors = _stated_tensors(trial, 0.0, 4)
     save_file(tensors, str(path))

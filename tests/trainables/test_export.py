@@ -176,7 +176,7 @@ def test_compressed_file_is_the_stated_size(exported, model, kind, sparsity, bit
     root, trials, _ = exported
     trial = trials[model, kind]
     point = point_model(trial.model, trial.family)  # the stated size of every depth's blocks
-    stated = compressed_bytes(point, trial.family.blocks(point), sparsity, bits)
+    stated = compressed_bytes(point, trial.family, sparsity, bits)
     path = root / f"{model}-{kind}-{sparsity}-{bits}" / "compressed.safetensors"
     assert _payload_bytes(path) == stated  # the stated format, byte for byte
     assert path.stat().st_size == pytest.approx(stated, rel=0.05)
@@ -192,7 +192,7 @@ def test_the_default_spaces_smallest_model_compresses_to_its_stated_size(tmp_pat
     family = FAMILIES["gpt2"]
     model = family.build(s, load_data("builtin", 1024).eot_id, "sdpa")
     path = save_compressed(model, family, sparsity, bits, tmp_path)
-    stated = compressed_bytes(model, family.blocks(model), sparsity, bits)
+    stated = compressed_bytes(model, family, sparsity, bits)
     assert path.stat().st_size == pytest.approx(stated, rel=0.05)
     with safe_open(path, framework="np") as f:
         assert set(f.keys()) <= {"packed", "scales", "rest"}

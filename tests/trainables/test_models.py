@@ -67,7 +67,7 @@ from budgetune.spaces import Schedule
 assert [logging.getLogger(n).level for n in names] == [logging.DEBUG] * 2, "on import"
 s = Schedule(d_model=32, n_heads=2, n_layers=1, vocab_size=512)
 model = t.FAMILIES["gpt2"].build(s, 0, "eager")
-t.compressed_copy(model, t.FAMILIES["gpt2"].blocks, 0.0, 8)  # imports torchao
+t.compressed_copy(model, t.FAMILIES["gpt2"], 0.0, 8)  # imports torchao
 assert [logging.getLogger(n).level for n in names] == [logging.DEBUG] * 2, "on compressing"
 """
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -22,7 +22,7 @@ def test_schedule_bytes_is_final_bytes_of_the_built_model(model, d_model, n_head
     for sparsity in (0.0, 0.5, 0.75, 0.9):
         for bits in (32, 8, 4):
             assert schedule_bytes(s, sparsity, bits) == final_bytes(
-                built, family.blocks(built), sparsity, bits), (sparsity, bits)
+                built, family, sparsity, bits), (sparsity, bits)
 
 
 def test_importing_sizes_and_analysis_imports_neither_torch_nor_ray():
