@@ -36,7 +36,7 @@ def add_search_commands(sub) -> None:
         "one Tune experiment per budget (default "
         f"{' '.join(f'{b:g}' for b in DEFAULT_BUDGETS)}, or for a space whose largest model "
         "needs more or over 100x less, three budgets 3x apart from the smallest that gives it "
-        "10 steps: tiny 2e+08 6e+08 1.8e+09)")
+        f"10 steps: tiny {' '.join(f'{b:g}' for b in default_budgets('tiny'))})")
     add("--num-samples", type=int, default=None,
         help="trials per experiment: per budget under cosine, in all under wsd, where each "
         "trial gives a point at every budget (default 6 per budget: under wsd 6 × the number "
@@ -175,7 +175,10 @@ def _run_search(args) -> int:
                          f"{'/'.join(dict.fromkeys(args.given))} or start a new --name.")
     spec = _saved_spec(args) if args.resume else _spec_from_args(args)
     if args.dry_run:
+        from budgetune.results import compact_parts
         from budgetune.search._plan import format_plan, plan_search
+
+        compact_parts()  # a bad BUDGETUNE_COMPACT_PARTS is refused here too, as a run would
 
         print(format_plan(plan_search(spec)))
         return 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,11 +148,15 @@ def find_kept(folder: Path, budget_flops: float, trial_id: str) -> KeptModel | N
 def disk_bytes(path: str | Path) -> int:
     """Bytes of the files under ``path`` (0 when it does not exist). A running search deletes
     files meanwhile (checkpoints, pruned models): those count as gone."""
-    total = 0
-    for p in [Path(path), *Path(path).rglob("*")]:
-        try:
-            if p.is_file():
-                total += p.stat().st_size
-        except FileNotFoundError:
-            continue
-    return total
+    path = Path(path)
+    if path.is_file():
+        return _size(path)
+    # os.walk passes over a folder deleted while it walks (Path.rglob raises FileNotFoundError)
+    return sum(_size(Path(root, name)) for root, _, files in os.walk(path) for name in files)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

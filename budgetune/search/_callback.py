@@ -12,10 +12,11 @@ saved state into the results folder.
 Tune checkpoints are deleted here, not by Tune. Once a trial has ended (done or stopped; not
 errored, which ``--resume`` retries) all of them go: resume never restores an ended trial. While
 it runs, each one a newer checkpoint supersedes goes: a restore or a retry starts from the
-newest. Neither at once: only after a saved experiment state that records the change is
-complete and stored: two saves later (Tune may upload a saved state in the background, so one
-save later could be too soon), or once ``Tuner.fit`` has returned (``drop_ended``: its final
-state is saved), so a crash never leaves a saved state that names a checkpoint that is gone.
+newest. Neither at once: only once a saved experiment state that records the change is
+*stored* in the results folder (Tune copies each save there in the background, and skips copies
+while one is in flight: ``_stored_state``), or once ``Tuner.fit`` has returned
+(``drop_ended``: its final state is saved and stored), so a crash never leaves a stored state
+that names a checkpoint that is gone.
 Only trials Tune completed count: one interrupted (Ctrl-C) or stopped with the whole experiment
 by the FLOPs cap keeps its checkpoints, for ``--resume``. Tune's own ``num_to_keep`` is not
 used: to keep its saved state in step with what it deletes, Tune then saves the whole
@@ -47,9 +48,8 @@ from budgetune.results import (
     compact_parts,
     read_table,
 )
+from budgetune.search._stored_state import confirmed, staged_digest, stored_digest
 from budgetune.spaces import config_to_schedule
-
-SAVES_BEFORE_DROP = 2  # an ended trial's checkpoints go two experiment-state saves later
 
 
 class ResultsCallback(Callback):
@@ -63,9 +63,11 @@ class ResultsCallback(Callback):
         self._last: dict[str, dict] = {}  # trial_id -> its last result
         self._finished: set[str] = set()  # trials whose final row is written
         # (filesystem, path) to delete: an ended trial's folder (its checkpoints) or one
-        # superseded checkpoint; since the last save, and per save since, oldest first
+        # superseded checkpoint; since the last save, and per save since, oldest first, with
+        # the digest of the state that save staged
         self._ended: list[tuple] = []
-        self._saved: list[list[tuple]] = []
+        self._saved: list[tuple[str | None, list[tuple]]] = []
+        self._storage = None  # a trial's StorageContext: where Tune stages and stores state
         self._newest: dict[str, tuple] = {}  # trial_id -> (filesystem, path) of its newest
 
     def __getstate__(self) -> dict:  # Tune saves callbacks with the experiment: no rows
@@ -73,6 +75,7 @@ class ResultsCallback(Callback):
         state["_rows"] = {"reports": [], "trials": [], "grid": []}
         state["cap_reached"], state["ledger"] = None, None
         state["_ended"], state["_saved"], state["_newest"] = [], [], {}
+        state["_storage"] = None
         return state
 
     def _base(self, trial, corpus_id: str) -> dict:
@@ -83,6 +86,7 @@ class ResultsCallback(Callback):
                 **schedule.to_dict()}
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._storage = trial.storage
         base = self._base(trial, result["corpus_id"])
         spent = (self.ledger.observe(self.experiment, trial.trial_id, result)
                  if self.ledger is not None else float(result["train_flops"]))
@@ -148,19 +152,31 @@ class ResultsCallback(Callback):
         self._finished.add(trial.trial_id)
 
     def get_state(self) -> None:
-        """Tune calls this as it saves its experiment state: the moment to write the rows."""
+        """Tune calls this as it saves its experiment state (the state file already staged):
+        the moment to write the rows, and to delete the checkpoints whose end or supersession a
+        stored state records (module docstring)."""
         self.flush()
-        self._saved.append(self._ended)
+        self._saved.append((None, self._ended))
         self._ended = []
-        while len(self._saved) > SAVES_BEFORE_DROP:  # recorded as ended by a stored state
-            for fs, path in self._saved.pop(0):
-                drop_checkpoints(fs, path)
+        if any(batch for _, batch in self._saved) and self._storage is not None:
+            # this save's state confirms its own batch and every earlier one once stored
+            staged = staged_digest(self._storage.experiment_driver_staging_path)
+            self._saved[-1] = (staged, self._saved[-1][1])
+            stored = stored_digest(self._storage.storage_filesystem,
+                                   self._storage.experiment_fs_path)
+            done = confirmed(self._saved, stored)
+            for _, batch in self._saved[:done]:
+                for fs, path in batch:
+                    drop_checkpoints(fs, path)
+            self._saved = self._saved[done:]
+        else:
+            self._saved = [entry for entry in self._saved if entry[1]]
         return None  # nothing to restore: the tables are the state
 
     def drop_ended(self) -> None:
         """After ``Tuner.fit`` (its final state saved): the checkpoints of every trial Tune
         completed in this run of the experiment."""
-        for fs, path in [p for saved in self._saved for p in saved] + self._ended:
+        for fs, path in [p for _, batch in self._saved for p in batch] + self._ended:
             drop_checkpoints(fs, path)
         self._saved, self._ended = [], []
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from budgetune.spaces._schedule import MIN_VOCAB
 from budgetune.spaces._space import Choice, Range, Space
 
 # quick: tests and demos. d_model 32–64, depth 1–2, T = 64, B = 16: 1–2.3 GFLOPs a step,
@@ -53,13 +54,13 @@ PAPER = Space("paper", {
 })
 
 # tiny: for scale tests of the machinery (a thousand trials, many nodes), not for science.
-# d_model 8–16, one layer, 256 tokens (the byte vocabulary), 8 sequences of 32 tokens: 5–11
-# MFLOPs a step, so a budget near 1e8 FLOPs is 9–20 steps and a trial costs about as much as
-# its evaluation and its report: what is measured is the search, not training. vocab_size 258:
-# a byte-level BPE always holds the 256 bytes and 2 special tokens (256 gave ids the model lacked).
+# d_model 8–16, one layer, MIN_VOCAB (258) tokens, 8 sequences of 32 tokens: 5.1–12.6 MFLOPs
+# a step, so its default budgets (2e8 6e8 1.8e9 FLOPs) are 15–350 steps and a trial costs
+# about as much as its evaluation and its report: what is measured is the search, not training.
+# A byte-level BPE always holds the 256 bytes and 2 special tokens (256 gave ids the model lacked).
 TINY = Space("tiny", {
     "model": "gpt2", "d_model": Choice((8, 16)), "n_layers": 1, "n_heads": 1,
-    "seq_len": 32, "batch_size": 8, "vocab_size": 258,
+    "seq_len": 32, "batch_size": 8, "vocab_size": MIN_VOCAB,
     "share_fraction": 0.0, "share_unit": 1,
     "prune_sparsity": Choice((0.0, 0.5)), "quant_bits": Choice((32, 8)),
     "lr": Range(1e-3, 1e-2, log=True),

@@ -202,3 +202,13 @@ def test_a_bad_compact_parts_setting_stops_a_search_before_it_starts(tmp_path, m
     with pytest.raises(ValueError, match=COMPACT_PARTS_ENV):
         run_search(spec, progress=lambda line: None)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_bad_compact_parts_setting_is_refused_by_a_dry_run_too(tmp_path, monkeypatch):
+    """--dry-run says what a run would do: a run would refuse the setting, so it does."""
+    from tests.test_bad_input import _assert_one_line_refusal, _cli
+
+    monkeypatch.setenv(COMPACT_PARTS_ENV, "-3")
+    code, stderr = _cli("search", "--space", "tiny", "--dry-run", "--results", str(tmp_path))
+    _assert_one_line_refusal(code, stderr)
+    assert COMPACT_PARTS_ENV in stderr and not any(tmp_path.iterdir())

@@ -66,3 +66,32 @@ def test_keep_zero_keeps_nothing_and_a_foreign_file_is_left_alone(tmp_path):
     save_file({"w": np.zeros(1, np.float32)}, str(foreign))
     prune_kept(tmp_path, 1e11, keep=0)
     assert kept_models(tmp_path) == [] and foreign.exists()
+
+
+def test_disk_bytes_counts_a_folder_that_a_running_search_deletes_meanwhile(tmp_path):
+    """`status` measures disk use while the search deletes checkpoint folders: a folder gone
+    mid-walk counts as gone (Path.rglob raised FileNotFoundError, a traceback in `status`)."""
+    import shutil
+    import threading
+
+    from budgetune.results import disk_bytes
+
+    stop = threading.Event()
+
+    def churn():
+        i = 0
+        while not stop.is_set():
+            folder = tmp_path / "tune" / f"trial_{i % 7}" / f"checkpoint_{i:06d}" / "a" / "b"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "state.pt").write_bytes(b"x" * 100)
+            shutil.rmtree(tmp_path / "tune" / f"trial_{(i + 3) % 7}", ignore_errors=True)
+            i += 1
+
+    thread = threading.Thread(target=churn, daemon=True)
+    thread.start()
+    try:
+        sizes = [disk_bytes(tmp_path) for _ in range(400)]
+    finally:
+        stop.set()
+        thread.join()
+    assert all(size % 100 == 0 for size in sizes) and max(sizes) > 0

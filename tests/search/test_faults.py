@@ -326,70 +326,6 @@ def test_a_retried_trial_keeps_the_flops_it_trained_twice_counted(tmp_path):
         assert mine["spent_flops"].is_monotonic_increasing
 
 
-def test_ctrl_c_keeps_the_running_trials_checkpoints_and_resume_completes_them(tmp_path):
-    """An ended trial loses its checkpoints; an interrupted one keeps them: after Ctrl-C
-    (SIGINT to the whole foreground group) Tune returns normally, and the trials it was
-    running must still resume from their checkpoints, not fail for want of them."""
-    proc = _start_search(tmp_path, "c")
-    folder = tmp_path / "c"
-    reached = _wait_for(lambda: _checkpointed_but_running(folder) or proc.poll() is not None)
-    assert reached and proc.poll() is None, "the search ended before the interrupt"
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=300)
-    trials = read_table(folder, "trials")
-    running = set(trials.loc[trials["status"] == "running", "trial_id"])
-    assert running, "no trial was interrupted"
-    tune = folder / "tune"
-    kept = {p.parent.name for p in tune.rglob("checkpoint_*")}
-    interrupted = [t for t in running if _checkpointed(read_table(folder, "reports"), t)]
-    assert interrupted and all(any(name.startswith(f"run_trial_{t}_") for name in kept)
-                               for t in interrupted), (interrupted, kept)
-    out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
-                          "c"], capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-2000:]
-    _check_table_whole(folder, 6)  # none failed: every report exactly once
-    assert not list(tune.rglob("checkpoint_*"))  # and now every trial has ended
-
-
-def _checkpointed(reports, trial_id: str) -> bool:
-    mine = reports[reports["trial_id"] == trial_id]
-    return bool((mine["train_flops"] >= BUDGET / 9).any())
-
-
-def test_a_running_trial_loses_the_checkpoints_its_newer_ones_supersede(tmp_path, monkeypatch):
-    """Tune's num_to_keep is off (it forced a whole experiment-state save per trial
-    checkpoint pair); the callback deletes what a newer checkpoint supersedes, two saves later,
-    while the trial still runs, and never the trial's newest."""
-    budgets = (1e11, 2e11, 3e11, 4e11, 5e11)  # five budget points, each checkpointed
-    spec = SearchSpec(space="quick", budgets=budgets, num_samples=1, max_mb=None,
-                      results=str(tmp_path), name="s", eval_tokens=1024, lr_schedule="wsd")
-    seen, during, done = set(), [], threading.Event()
-
-    def watch():  # (checkpoints seen so far, checkpoints now) while the trial runs
-        while not done.wait(0.05):
-            now = {p.name for p in (spec.folder() / "tune").rglob("checkpoint_*")}
-            reports = _reports(spec.folder())
-            if reports is not None and reports["completed"].any():
-                return  # its last report is written: from here it has ended
-            seen.update(now)
-            during.append((frozenset(seen), frozenset(now)))
-
-    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        run_search(spec, progress=lambda line: None)
-    finally:
-        done.set()
-        watcher.join()
-    assert len(seen) >= 4, seen  # the points' checkpoints (the last point ends the trial)
-    # its newest (checkpoint_<index>) is never deleted while it runs
-    assert all(max(ever) in now for ever, now in during if ever)
-    # and it lost some while it ran: the superseded ones
-    assert any(now and now < ever for ever, now in during)
-    assert not list((spec.folder() / "tune").rglob("checkpoint_*"))  # all, once it ended
-
-
 # The driver, killed with its Ray instance (as kill_tree does a crash) by itself, in its first
 # compaction of the reports table, just after it deleted the first part the compacted one covers.
 _DRIVER_KILLED_MID_COMPACTION = """
@@ -443,35 +379,3 @@ def test_the_driver_killed_mid_compaction_loses_nothing_and_resumes(tmp_path):
     for table in ("reports", "trials", "grid"):  # the search ended: one part each, no leftover
         assert [p.name for p in (folder / table).iterdir() if p.name != ".seq.lock"] == [
             p.name for p in part_files(folder, table)] and len(part_files(folder, table)) == 1
-
-
-def _ended_with_a_checkpoint(folder: Path) -> bool:
-    """Some trial the tables say ended (done, or stopped by ASHA) still has a checkpoint."""
-    if not (folder / "trials").is_dir():
-        return False
-    trials = read_table(folder, "trials")
-    ended = trials.loc[(trials["status"] == "done") | (trials["stop_reason"] == "asha"),
-                       "trial_id"]
-    kept = {p.parent.name for p in (folder / "tune").rglob("checkpoint_*")}
-    return any(name.startswith(f"run_trial_{t}_") for t in ended for name in kept)
-
-
-def test_a_trial_ended_just_before_a_crash_loses_its_checkpoints_at_resume(tmp_path):
-    """An ended trial's checkpoints wait two experiment-state saves, in the driver's memory
-    (search/_callback.py); a crash in between once left them on disk for good."""
-    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "5"}  # its deletion then 10 s after
-    proc = _start_search(tmp_path, "e", env=env)
-    folder = tmp_path / "e"
-    try:
-        reached = _wait_for(lambda: _ended_with_a_checkpoint(folder) or proc.poll() is not None,
-                            every=0.2)
-        assert reached and proc.poll() is None, "the search ended before the kill"
-    finally:
-        kill_tree(proc.pid)  # a crash: the driver and its Ray instance at once
-        proc.wait()
-    assert _ended_with_a_checkpoint(folder)  # the crash kept them
-    out = subprocess.run([*CLI, "search", "--resume", "--results", str(tmp_path), "--name",
-                          "e"], capture_output=True, text=True, timeout=600, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    _check_table_whole(folder, 6)
-    assert not list((folder / "tune").rglob("checkpoint_*"))
