@@ -132,8 +132,11 @@ def one_search(n_trials: int, budget: float, eval_tokens: int, root: str) -> dic
     parts = {t: len(part_files(folder, t)) for t in TABLES}
     table_bytes = sum(p.stat().st_size for t in TABLES for p in part_files(folder, t))
     name_args = ["--results", root, "--name", "scale"]
+    trials = read_table(folder, "trials")
     return {
-        "trials": int(read_table(folder, "trials").shape[0]),
+        "trials": int(trials.shape[0]),
+        # that the trials trained: done or stopped by ASHA, none failed
+        "statuses": {str(k): int(v) for k, v in trials["status"].value_counts().items()},
         "reports": int(reports.shape[0]),
         "wall_s": round(wall, 1),
         "driver_ms_per_trial": round(1000 * (c1 - c0) / max(1, len(ends) - 1), 1),
