@@ -23,13 +23,13 @@ BUDGET = 12 * flops_per_step(Schedule(d_model=16, n_layers=1, n_heads=2, seq_len
                                       batch_size=4, vocab_size=VOCAB))
 
 
-def own_tokens(folder: Path, dtype: str = "uint16") -> Path:
+def own_tokens(folder: Path, dtype: str = "uint16", vocab_size: int = VOCAB) -> Path:
     """What a user who tokenized their data brings: shards and the tokenizer that made them
     (trained here, on a few standard-library modules)."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     texts = [(stdlib / name).read_text() for name in ("json/decoder.py", "json/encoder.py",
                                                        "textwrap.py", "shlex.py")]
-    tokenizer = train_tokenizer(texts, VOCAB)
+    tokenizer = train_tokenizer(texts, vocab_size)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(folder / "tokenizer.json"))
     eot = tokenizer.token_to_id("<|endoftext|>")
