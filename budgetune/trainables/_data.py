@@ -1,6 +1,6 @@
 """The corpus a trial trains on, loaded and tokenized once per process.
 
-Four kinds of source, one name each:
+Three kinds of source:
 
 - ``builtin``, a ``.txt``/``.jsonl``/``.parquet`` file or folder, ``hf:NAME``: text, split by
   document and tokenized into the cache (``_corpus``, ``_tokenizer``);

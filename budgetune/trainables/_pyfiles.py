@@ -109,10 +109,12 @@ def discover(roots: dict[str, Path] | None = None) -> PythonFiles:
         sha = hashlib.sha256(data).hexdigest()
         kept.setdefault(sha, SourceFile(key, str(path), sha, len(data)))
     files = tuple(sorted(kept.values(), key=lambda f: f.key))
-    if len(files) < 2:
+    n_valid = sum(f.in_valid for f in files)
+    if n_valid == 0 or n_valid == len(files):
+        where = ", ".join(str(r) for r in (roots or default_roots()).values())
         raise ValueError(f"The `python` corpus found {len(files)} non-empty Python file(s) "
-                         f"under {', '.join(str(r) for r in (roots or default_roots()).values())}"
-                         ", but needs >= 2; use --corpus builtin.")
+                         f"under {where}, {n_valid} of them for validation, but needs some for "
+                         "training and some for validation; use --corpus builtin.")
     h = hashlib.sha256()
     for f in files:
         h.update(f.key.encode() + b"\0" + f.sha256.encode() + b"\0")
