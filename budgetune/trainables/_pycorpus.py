@@ -12,7 +12,8 @@ without listing the environment again (a search passes its trials that name, and
    their content hash (a deterministic sample across every package, not the alphabetically
    first ones) up to ``TOKENIZER_SAMPLE_BYTES``. On installed Python, held-out characters per
    token moved 0.1% when a 4,096-id tokenizer's sample grew from 10 to 20 MB; 32 MB leaves a
-   margin for larger vocabularies and trains in about 15 s, against minutes for 250 MB.
+   margin for larger vocabularies and trained in 37 s on a busy 2-core machine, against 6.4
+   minutes for encoding the 257 MB (BENCHMARKS.md).
 2. Each split is encoded with ``tokenizers``' own parallel ``encode_batch_fast`` (Rust threads,
    not a Python loop per file), ``ENCODE_BATCH_BYTES`` at a time, each file followed by the
    end-of-text token, and streamed to ``train.bin`` / ``val.bin``; the training split's unigram
