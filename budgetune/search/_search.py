@@ -136,11 +136,12 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
     if resume and not tune_dir.exists():
         raise ValueError(f"There is no search to resume at {str(folder)!r}; check --results "
                          "and --name.")
+    # The corpus, built (once per machine) before any trial starts and before anything of the
+    # search is written (a bad one is refused first); its resolved name goes to search.json
+    # and to every trial, which then opens it from the cache without scanning.
+    spec = replace(spec, corpus=prepare_corpus(spec.corpus, spec.vocab_sizes()))
     writer = ResultsWriter(spec.results, spec.name)
     writer.lock()  # one driver per search folder, for the whole run
-    # The corpus, built (once per machine) before any trial starts; its resolved name goes to
-    # search.json and to every trial, which then opens it from the cache without scanning.
-    spec = replace(spec, corpus=prepare_corpus(spec.corpus, spec.vocab_sizes()))
     search_id = search_id_of(folder) if resume else write_settings(spec)
     try:
         with ray_session(spec.address) as resources:
