@@ -34,7 +34,7 @@ def cache_dir() -> Path:
 class TokenizedCorpus:
     """The corpus as two flat token streams, plus what the trainer needs to know about them."""
 
-    train: np.ndarray  # (n_train_tokens,) uint16 or int32
+    train: np.ndarray  # (n_train_tokens,) uint16 or int32; memory-mapped for token files
     valid: np.ndarray  # (n_valid_tokens,)
     vocab_size: int
     eot_id: int
