@@ -79,6 +79,11 @@ def add_search_commands(sub) -> None:
         help="keep the final model of each budget point of the best K schedules per budget "
         "(and their repeats' seeds), in RESULTS/NAME/models, for `budgetune export`; 0 keeps "
         "none (default %(default)s)")
+    add("--corpus", default=d.corpus,
+        help="what the trials train on: builtin (the Python standard library), python "
+        "(every installed Python source file, ~20x builtin, tokenized once into the cache), "
+        "a folder holding train.bin, val.bin and tokenizer.json, a .txt/.jsonl/.parquet file "
+        "or folder, or hf:NAME (default %(default)s)")
     p.add_argument("--address", default=None,
                    help="join a cluster: auto or ray://HOST:PORT (default %(default)s: start "
                    "local Ray)")
@@ -148,7 +153,7 @@ def _spec_from_args(args) -> SearchSpec:
         address=args.address, results=args.results, name=args.name, seed=args.seed,
         eval_tokens=args.eval_tokens, lr_schedule=args.lr_schedule,
         repeats=default_repeats(args.space) if args.repeats is None else args.repeats,
-        keep_models=args.keep_models)
+        keep_models=args.keep_models, corpus=args.corpus)
 
 
 def _saved_spec(args) -> SearchSpec:

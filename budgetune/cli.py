@@ -62,8 +62,11 @@ def _add_train(sub) -> None:
                    help=f"training FLOPs (default {DEFAULT_TRAIN_BUDGET:.0e}, or the "
                    "--schedule file's)")
     p.add_argument("--corpus", default=None,
-                   help="'builtin' (the Python standard library's source), a .txt/.jsonl/"
-                   ".parquet file or folder of them, or hf:NAME (default builtin)")
+                   help="'builtin' (the Python standard library's source), 'python' (every "
+                   "installed Python source file, ~20x builtin, tokenized once into the cache), "
+                   "a folder holding train.bin, val.bin (uint16, or uint32 with meta.json "
+                   "{\"dtype\": \"uint32\"}) and tokenizer.json, a .txt/.jsonl/.parquet file "
+                   "or folder of them, or hf:NAME (default builtin)")
     p.add_argument("--main-line", type=float, default=None, metavar="FLOPS",
                    help="wsd: the budget the main line is planned for (it places the switch "
                    "from shared blocks), so this run is the budget point of a search whose "

@@ -95,7 +95,8 @@ def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
         schedule=dict(best.schedule), budget_flops=best.trained_budget_flops,
         main_line_flops=(best.main_line_flops if best.main_line_flops > best.trained_budget_flops
                          else None),
-        eval_tokens=int(spec.get("eval_tokens", SEARCH_EVAL_TOKENS)), corpus="builtin",
+        eval_tokens=int(spec.get("eval_tokens", SEARCH_EVAL_TOKENS)),
+        corpus=str(spec.get("corpus", "builtin")),
         corpus_id=str(point["corpus_id"]), threads=int(spec.get("cpus_per_trial", 1)),
         val_loss=float(point["val_loss"]),
         device="cuda" if spec.get("gpus_per_trial", 0) > 0 else "cpu",
@@ -155,10 +156,9 @@ def _evaluation_trial(sf: ScheduleFile, kept, retrain: bool, progress):
     schedule = sf.to_schedule()
     config = TrialConfig(corpus=sf.corpus, eval_tokens=sf.eval_tokens, n_reports=4,
                          main_line_flops=sf.main_line_flops, device=sf.device)
-    corpus = load_corpus(BUILTIN)
-    if kept is not None:  # from the cache only: a missing tokenizer is not trained here
+    if kept is not None and sf.corpus == BUILTIN:  # from the cache only: not trained here
         try:
-            cached_tokenizer(corpus, schedule.vocab_size)
+            cached_tokenizer(load_corpus(BUILTIN), schedule.vocab_size)
         except ValueError:
             if not retrain:
                 raise
@@ -176,13 +176,13 @@ def _evaluation_trial(sf: ScheduleFile, kept, retrain: bool, progress):
                              "the running search; run export again, or add --retrain.") from None
         trial.pruned_to = schedule.prune_sparsity
         source = f"model the search kept ({MODELS_DIR}/{kept.path.parent.name}/{kept.path.name})"
-        return trial, cached_tokenizer(corpus, schedule.vocab_size)[0], source
+        return trial, Path(trial.data.tokenizer_path).read_text(), source
     progress(f"retraining trial {sf.notes['trial_id']}'s point: {trial.total_steps} steps of "
              f"{trial.flops_per_step:.3g} FLOPs ({sf.budget_flops:.3g} FLOPs)")
     for report in trial.run():
         progress(f"  step {report.step}/{trial.total_steps}  val_loss {report.val_loss:.4f}  "
                  f"{report.wall_s:.0f} s")
-    return trial, cached_tokenizer(corpus, schedule.vocab_size)[0], "point trained again"
+    return trial, Path(trial.data.tokenizer_path).read_text(), "point trained again"
 
 
 def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: str, source: str,

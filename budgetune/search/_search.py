@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from budgetune.results import (
@@ -127,6 +127,7 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
     # Before Ray is first imported: it reads RAY_AUTH_MODE (and how to pick addresses) then.
     secure_environment(local=cluster_address(spec.address) is None)
     from budgetune.search._tuner import fit_experiment
+    from budgetune.trainables import prepare_corpus
 
     folder = spec.folder()
     tune_dir = folder / "tune"
@@ -143,6 +144,10 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
                              "compression (results schema <= 3), whose sizes and compressed "
                              "losses a resumed run could not be compared with; start a new "
                              "search with another --name.")
+    # The corpus, built (once per machine) before any trial starts and before anything of the
+    # search is written (a bad one is refused first); its resolved name goes to search.json
+    # and to every trial, which then opens it from the cache without scanning.
+    spec = replace(spec, corpus=prepare_corpus(spec.corpus, spec.vocab_sizes()))
     writer = ResultsWriter(spec.results, spec.name)
     writer.lock()  # one driver per search folder, for the whole run
     search_id = search_id_of(folder) if resume else write_settings(spec)

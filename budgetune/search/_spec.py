@@ -84,6 +84,11 @@ class SearchSpec:
     # the final models of each budget point of the best K schedules per budget are kept
     # (RESULTS/NAME/models; ``budgetune export`` reads them); 0 keeps none
     keep_models: int = DEFAULT_KEEP_MODELS
+    # what the trials train on (trainables/_data.py): "builtin", "python", a folder of
+    # train.bin/val.bin/tokenizer.json, text files, hf:NAME. The search resolves it before its
+    # first trial (`python` becomes "python:DIGEST", a path absolute) and search.json keeps
+    # that, so --resume and export read the same tokens.
+    corpus: str = "builtin"
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in (*LR_SCHEDULES, "auto"):
@@ -188,6 +193,12 @@ class SearchSpec:
         rungs = ([] if self.scheduler == "fifo" else
                  asha_rungs(largest, self.grace_period(largest), self.reduction_factor))
         return sorted(set(self.budgets) | set(rungs))
+
+    def vocab_sizes(self) -> list[int]:
+        """The vocabularies the space's trials may ask of the corpus: its choices (or fixed
+        value) of ``vocab_size``; a range's inner values are built by the first trial."""
+        values = corner_values(self.load_space()).get("vocab_size", [Schedule().vocab_size])
+        return sorted({int(v) for v in values})
 
     def folder(self) -> Path:
         return Path(self.results) / self.name

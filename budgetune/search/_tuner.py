@@ -96,7 +96,8 @@ def fit_experiment(spec: SearchSpec, search_id: str, budget: float, ledger: Flop
     rungs = [] if fifo else asha_rungs(budget, spec.grace_period(budget),
                                        spec.reduction_factor)
     wsd = spec.lr_schedule == "wsd"
-    trial_config = {"eval_tokens": spec.eval_tokens, "n_reports": REPORTS_BETWEEN_RUNGS}
+    trial_config = {"eval_tokens": spec.eval_tokens, "n_reports": REPORTS_BETWEEN_RUNGS,
+                    "corpus": spec.corpus}
     if wsd:  # repeats at a smaller budget place the switch on the search's main line too
         trial_config["main_line_flops"] = max(spec.budgets)
     trainable = tune.with_resources(

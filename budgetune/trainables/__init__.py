@@ -10,6 +10,7 @@ from budgetune.flops import (
     tokens_per_step,
 )
 from budgetune.trainables._batches import Batch, BatchSampler, mask_tokens
+from budgetune.trainables._byo import is_token_dir, load_token_dir
 from budgetune.trainables._compress import (
     block_linears,
     compressed_bytes,
@@ -23,7 +24,7 @@ from budgetune.trainables._compress import (
     token_matrix,
 )
 from budgetune.trainables._corpus import BUILTIN, Corpus, load_corpus
-from budgetune.trainables._data import load_data
+from budgetune.trainables._data import load_data, prepare_corpus
 from budgetune.trainables._export import (
     DECODER,
     hf_model,
@@ -35,6 +36,8 @@ from budgetune.trainables._export import (
 )
 from budgetune.trainables._models import FAMILIES, Family, count_params
 from budgetune.trainables._plan import cooldown_start, lr_at, report_steps
+from budgetune.trainables._pycorpus import PYTHON, build_python_corpus, load_python
+from budgetune.trainables._pyfiles import PythonFiles, SourceFile, discover, list_sources
 from budgetune.trainables._report import GridCell, Report
 from budgetune.trainables._sharing import (
     is_shared,
@@ -42,6 +45,7 @@ from budgetune.trainables._sharing import (
     transfer_optimizer_state,
     unshare_blocks,
 )
+from budgetune.trainables._tokenfile import open_tokens, write_tokens
 from budgetune.trainables._tokenizer import TokenizedCorpus, cached_tokenizer, tokenize_corpus
 from budgetune.trainables._trial import Trial, TrialConfig
 from budgetune.trainables.load_compressed import load_compressed
@@ -58,4 +62,7 @@ __all__ = [
     "mask_tokens", "n_masked", "n_params_nonemb_computed", "plan_steps", "report_steps",
     "share_blocks", "tokens_per_step", "tokenize_corpus", "transfer_optimizer_state",
     "unshare_blocks", "cached_tokenizer",
+    "PYTHON", "PythonFiles", "SourceFile", "build_python_corpus", "discover", "is_token_dir",
+    "list_sources", "load_python", "load_token_dir", "open_tokens", "prepare_corpus",
+    "write_tokens",
 ]

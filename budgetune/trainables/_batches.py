@@ -44,7 +44,7 @@ class BatchSampler:
                 f"The training split has {len(tokens)} tokens, but `seq_len` {seq_len} needs "
                 f"more than {span}; use a larger corpus or a shorter `seq_len`."
             )
-        self.tokens = torch.from_numpy(tokens.astype(np.int64))
+        self.tokens = tokens  # (n,) uint16/uint32, memory-mapped or not: never copied whole
         self.batch_size, self.seq_len, self.masked = batch_size, seq_len, masked
         self.vocab_size, self.mask_id = vocab_size, mask_id
         self.generator = torch.Generator().manual_seed(seed)
@@ -53,7 +53,7 @@ class BatchSampler:
         span = self.seq_len + (0 if self.masked else 1)
         starts = torch.randint(0, len(self.tokens) - span, (self.batch_size,),
                                generator=self.generator)
-        windows = self.tokens[starts[:, None] + torch.arange(span)]  # (B, span)
+        windows = gather(self.tokens, starts.numpy()[:, None] + np.arange(span))  # (B, span)
         if self.masked:
             return mask_tokens(windows, self.vocab_size, self.mask_id, self.generator)
         return Batch(windows[:, :-1], windows[:, 1:], None)
@@ -63,6 +63,11 @@ class BatchSampler:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.generator.set_state(state["generator"])
+
+
+def gather(tokens: np.ndarray, index: np.ndarray) -> torch.Tensor:
+    """``tokens[index]`` as int64: reads only the windows' pages of a memory-mapped stream."""
+    return torch.from_numpy(np.asarray(tokens[index], dtype=np.int64))
 
 
 def mask_tokens(windows: torch.Tensor, vocab_size: int, mask_id: int,
@@ -94,8 +99,7 @@ def validation_batches(tokens: np.ndarray, batch_size: int, seq_len: int, masked
             f"more than {span}; use a larger corpus or a shorter `seq_len`."
         )
     starts = np.linspace(0, len(tokens) - span, n_windows).astype(np.int64)
-    data = torch.from_numpy(tokens.astype(np.int64))
-    windows = data[torch.from_numpy(starts)[:, None] + torch.arange(span)]
+    windows = gather(tokens, starts[:, None] + np.arange(span))  # (n_windows, span)
     generator = torch.Generator().manual_seed(VALIDATION_MASK_SEED)
     batches = []
     for chunk in windows.split(batch_size):
@@ -106,10 +110,14 @@ def validation_batches(tokens: np.ndarray, batch_size: int, seq_len: int, masked
     return batches
 
 
-def unigram_loss(train_tokens: np.ndarray, batches: list[Batch], vocab_size: int) -> float:
+def unigram_loss(train_tokens: np.ndarray, batches: list[Batch], vocab_size: int,
+                 counts: np.ndarray | None = None) -> float:
     """Cross-entropy (nats) of the validation targets under the training split's add-one-smoothed
-    token frequencies: the loss of a model that learned no context at all."""
-    counts = np.bincount(train_tokens, minlength=vocab_size).astype(np.float64) + 1.0
+    token frequencies: the loss of a model that learned no context at all. ``counts``: the
+    split's id counts where the corpus cached them (a large split is then not counted again)."""
+    if counts is None:
+        counts = np.bincount(train_tokens, minlength=vocab_size)
+    counts = counts.astype(np.float64) + 1.0
     log_p = np.log(counts / counts.sum())
     targets = np.concatenate([b.targets.reshape(-1).numpy() for b in batches])
     return float(-log_p[targets].mean())

@@ -1,14 +1,53 @@
-"""The corpus a trial trains on, loaded and tokenized once per process."""
+"""The corpus a trial trains on, loaded and tokenized once per process.
+
+Three kinds of source:
+
+- ``builtin``, a ``.txt``/``.jsonl``/``.parquet`` file or folder, ``hf:NAME``: text, split by
+  document and tokenized into the cache (``_corpus``, ``_tokenizer``);
+- ``python`` (or ``python:DIGEST``, the name it resolves to): every installed Python source
+  file, built once per machine into memory-mapped token files (``_pycorpus``);
+- a folder holding ``train.bin``, ``val.bin`` and ``tokenizer.json``: the user's own tokens
+  (``_byo``).
+"""
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
+from budgetune.trainables._byo import is_token_dir, load_token_dir
 from budgetune.trainables._corpus import BUILTIN, load_corpus
+from budgetune.trainables._pycorpus import is_python, load_python, prepare_python
 from budgetune.trainables._tokenizer import TokenizedCorpus, tokenize_corpus
 
 
 @functools.lru_cache(maxsize=4)
 def load_data(corpus: str = BUILTIN, vocab_size: int = 4096) -> TokenizedCorpus:
     """Tokenized train/validation streams for ``corpus`` at ``vocab_size`` (disk-cached too)."""
+    if is_python(corpus):
+        return load_python(corpus, vocab_size)
+    if is_token_dir(corpus):
+        return load_token_dir(corpus, vocab_size)
     return tokenize_corpus(load_corpus(corpus), vocab_size)
+
+
+def prepare_corpus(corpus: str, vocab_sizes: list[int]) -> str:
+    """What a search's driver does before any trial starts: build the `python` corpus at each
+    of ``vocab_sizes`` (once per machine) and check a token folder; returns the name its
+    trials are given and ``search.json`` keeps: ``python:DIGEST`` for `python` (the trials
+    open the cache by it, never listing the environment), an absolute path for a local file
+    or folder (a resumed search may run from another directory), else ``corpus`` itself."""
+    if is_python(corpus):
+        name = corpus
+        for v in vocab_sizes:
+            name = prepare_python(name, v)
+        return name
+    if corpus == BUILTIN or corpus.startswith("hf:"):
+        return corpus
+    path = str(Path(corpus).resolve())
+    if is_token_dir(path):
+        for v in vocab_sizes:
+            load_token_dir(path, v)
+    elif not Path(path).exists():
+        load_corpus(path)  # the one-line error of a missing path
+    return path

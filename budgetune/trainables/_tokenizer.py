@@ -34,12 +34,16 @@ def cache_dir() -> Path:
 class TokenizedCorpus:
     """The corpus as two flat token streams, plus what the trainer needs to know about them."""
 
-    train: np.ndarray  # (n_train_tokens,) uint16 or int32
+    train: np.ndarray  # (n_train_tokens,) uint16 or int32; memory-mapped for token files
     valid: np.ndarray  # (n_valid_tokens,)
     vocab_size: int
     eot_id: int
-    mask_id: int
+    mask_id: int | None  # None: the tokenizer has no mask token (a folder of own tokens)
     corpus_id: str  # hash of the corpus text and of the tokenizer: provenance for results
+    # The training split's count of each id, (vocab_size,), where the corpus cached them (the
+    # `python` corpus, token folders): a trial then need not count a large split itself.
+    unigram_counts: np.ndarray | None = None
+    tokenizer_path: str = ""  # its tokenizer.json, where one was read from a file
 
 
 def tokenize_corpus(corpus: Corpus, vocab_size: int) -> TokenizedCorpus:
@@ -64,7 +68,7 @@ def tokenize_corpus(corpus: Corpus, vocab_size: int) -> TokenizedCorpus:
         splits[split] = np.load(path, allow_pickle=False)
     _, corpus_id = cached_tokenizer(corpus, vocab_size)
     return TokenizedCorpus(splits["train"], splits["valid"], tokenizer.get_vocab_size(),
-                           eot, mask, corpus_id)
+                           eot, mask, corpus_id, tokenizer_path=str(tok_path))
 
 
 def cached_tokenizer(corpus: Corpus, vocab_size: int) -> tuple[str, str]:
@@ -80,6 +84,11 @@ def cached_tokenizer(corpus: Corpus, vocab_size: int) -> tuple[str, str]:
 
 
 def _train_tokenizer(corpus: Corpus, vocab_size: int):
+    return train_tokenizer(corpus.train, vocab_size)
+
+
+def train_tokenizer(texts, vocab_size: int):
+    """A byte-level BPE tokenizer of ``vocab_size`` ids trained on ``texts`` (a sequence)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -91,7 +100,7 @@ def _train_tokenizer(corpus: Corpus, vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(corpus.train, trainer=trainer, length=len(corpus.train))
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
     return tokenizer
 
 

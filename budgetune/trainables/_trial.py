@@ -76,7 +76,9 @@ GRAD_CLIP = 1.0
 class TrialConfig:
     """How a trial runs, as opposed to what it trains (the Schedule)."""
 
-    corpus: str = "builtin"  # "builtin", local .txt/.jsonl/.parquet files, or hf:NAME
+    # "builtin", "python" (or "python:DIGEST"), a folder of train.bin/val.bin/tokenizer.json,
+    # local .txt/.jsonl/.parquet files, or hf:NAME (trainables/_data.py)
+    corpus: str = "builtin"
     eval_tokens: int = 16384  # validation tokens per evaluation (same windows every time)
     n_reports: int = 10  # evenly spaced reports over the budget, besides report_fractions
     report_fractions: tuple[float, ...] = ()  # e.g. ASHA rungs, as fractions of the budget
@@ -108,6 +110,10 @@ class Trial(Evaluation):
         self.budget_flops = validate_budget(budget_flops)
         self.data = load_data(config.corpus, schedule.vocab_size)
         self.family = FAMILIES[schedule.model]
+        if self.family.masked and self.data.mask_id is None:
+            raise ValueError(f"The tokenizer of corpus {config.corpus!r} has no mask token "
+                             "(<|mask|>, <mask> or [MASK]), which the masked LM needs; use "
+                             "--model gpt2, or add one to the tokenizer.")
         self.device = _pick_device(config.device)
         self.flops_per_step = _flops.flops_per_step(schedule)
         self.total_steps = _flops.plan_steps(schedule, self.budget_flops)
@@ -143,7 +149,8 @@ class Trial(Evaluation):
         self.valid = validation_batches(self.data.valid, schedule.batch_size, schedule.seq_len,
                                         self.family.masked, self.data.vocab_size,
                                         self.data.mask_id, config.eval_tokens)
-        self.unigram_loss = unigram_loss(self.data.train, self.valid, self.data.vocab_size)
+        self.unigram_loss = unigram_loss(self.data.train, self.valid, self.data.vocab_size,
+                                         self.data.unigram_counts)
         self.step, self.eval_flops, self.train_s, self.wall_before = 0, 0.0, 0.0, 0.0
         self.last_train_loss = float("nan")
         self.pruned_to = 0.0  # sparsity target of the masks now in place
