@@ -140,8 +140,9 @@ def _run_train(args: argparse.Namespace) -> int:
     trial = Trial(schedule, args.budget, config)
     if getattr(args, "corpus_id", "") and trial.data.corpus_id != args.corpus_id:
         raise ValueError(f"The corpus here tokenizes to corpus_id {trial.data.corpus_id}, but "
-                         f"the schedule file's search used {args.corpus_id}: another Python "
-                         "standard library or tokenizer; re-run it where the search ran.")
+                         f"the schedule file's search used {args.corpus_id}: other text or "
+                         "another tokenizer (another Python environment, or changed token "
+                         "files); re-run it where the search ran.")
     if not args.json:
         from budgetune.trainables import cooldown_start
 

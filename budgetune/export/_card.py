@@ -11,6 +11,15 @@ def _mb(nbytes: float) -> str:
     return f"{nbytes / 1e6:.4g} MB"
 
 
+def _corpus_text(corpus: str) -> str:
+    """What ``--corpus`` the search trained on, in words."""
+    if corpus == "builtin":
+        return "the Python standard library's source, tokenized locally"
+    if corpus.startswith("python:"):
+        return "every installed Python source file of the search's environment, tokenized locally"
+    return f"`{corpus}`"
+
+
 def _loading(family: str) -> str:
     auto = "AutoModelForCausalLM" if family == "gpt2" else "AutoModelForMaskedLM"
     lines = ["```python",
@@ -84,8 +93,7 @@ def model_card(e, sf) -> str:
          "`compressed.safetensors`; the search measured "
          f"{e.val_loss_compressed_reported:.5f}"),
         ("evaluated on", f"the search's validation windows, {e.eval_tokens:,} tokens of corpus "
-         f"`{e.corpus_id}` (the "
-         "Python standard library's source, tokenized locally)"),
+         f"`{e.corpus_id}` ({_corpus_text(sf.corpus)})"),
         ("size", f"{_mb(b.compressed_bytes)} compressed, as the search stated it; "
          f"`compressed.safetensors` is {_mb(e.compressed_file_bytes)}"),
         ("size limit", b.size_limit),

@@ -166,8 +166,9 @@ def _evaluation_trial(sf: ScheduleFile, kept, retrain: bool, progress):
     trial = Trial(schedule, sf.budget_flops, config)
     if trial.data.corpus_id != sf.corpus_id:
         raise ValueError(f"The corpus and tokenizer here (corpus_id {trial.data.corpus_id}) "
-                         f"are not the ones the search used ({sf.corpus_id}): another Python "
-                         "standard library; export where the search ran.")
+                         f"are not the ones the search used ({sf.corpus_id}): other text (another "
+                         "Python environment, or changed token files); export where the search "
+                         "ran.")
     if kept is not None:
         try:
             trial.model = load_point(schedule, trial.data.eot_id, kept.path).to(trial.device)
