@@ -1,4 +1,4 @@
-"""Results tables (schema 3) written through budgetune.results from known laws or by hand.
+"""Results tables (current schema) written through budgetune.results from laws or by hand.
 
 Tokens come from the trainer's own FLOPs per token (``budgetune.flops``), not 6·N: a trial of
 schedule s at budget C trains ``plan_steps(s, C)`` steps of ``tokens_per_step(s)`` tokens.

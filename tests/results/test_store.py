@@ -131,13 +131,14 @@ def test_a_part_of_neither_schema_is_refused_in_one_line(tmp_path):
     pq.write_table(table.drop_columns(["node"]), part)
     assert "missing ['node']" in _refusal(tmp_path / "old", "trials")
     newer = table.set_column(table.schema.get_field_index("schema_version"), "schema_version",
-                             pa.array([4] * len(table)))
+                             pa.array([SCHEMA_VERSION + 1] * len(table)))
     pq.write_table(newer, part)
-    assert "schema [4], which this budgetune" in _refusal(tmp_path / "old", "trials")
+    assert f"schema [{SCHEMA_VERSION + 1}], which this budgetune" in _refusal(
+        tmp_path / "old", "trials")
     ResultsWriter(tmp_path, "new").append("trials", [_row("trials")])
     part = part_files(tmp_path / "new", "trials")[0]
-    pq.write_table(pq.read_table(part).drop_columns(["search_id"]), part)  # a damaged schema 3
-    assert "schema 3 (unknown columns [], missing ['search_id'])" in _refusal(
+    pq.write_table(pq.read_table(part).drop_columns(["search_id"]), part)  # a damaged current
+    assert f"schema {SCHEMA_VERSION} (unknown columns [], missing ['search_id'])" in _refusal(
         tmp_path / "new", "trials")
 
 
