@@ -190,8 +190,9 @@ def test_a_compacted_part_of_a_newer_schema_is_refused_in_one_line(tmp_path):
     merged = compact(folder, "reports")
     table = pq.read_table(merged)
     pq.write_table(table.replace_schema_metadata({SCHEMA_KEY: b"9"}), merged)
-    with pytest.raises(ResultsError, match=r"^[^\n]*written with results schema \[9\], which "
-                                           r"this budgetune \(schema 3\) cannot read"):
+    refusal = (r"^[^\n]*written with results schema \[9\], which this budgetune "
+               rf"\(schema {SCHEMA_VERSION}\) cannot read")
+    with pytest.raises(ResultsError, match=refusal):
         read_table(folder, "reports")
 
 
