@@ -264,6 +264,9 @@ def compression_law(results: Results, options: FitOptions = FitOptions()) -> Com
     """The law for ``results`` (one model family), or why it is not quoted: it rests on fewer
     than 3 budgets, measured no compressed cell, passes exactly through its points, or a
     parameter stopped at a bound (``fit_reason`` for E, A, B, α, β; choice 2 for a factor)."""
+    n_points_budgets = budget_points(results)["budget_flops"].nunique()
+    if n_points_budgets < MIN_BUDGETS:  # no need to gather the cells (a 1,000-trial table)
+        return CompressionLaw(None, fit_reason(None, n_points_budgets, WHAT, math.nan), ())
     rows, notes = compression_points(results)
     cells = set(zip(rows["quant_bits"].astype(int), rows["sparsity"].round(4)))
     if len(cells - {BASE_CELL}) == 0:
