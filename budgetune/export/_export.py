@@ -27,6 +27,7 @@ from budgetune.export._card import model_card
 from budgetune.export._schedule_file import ScheduleFile, write_schedule_file
 from budgetune.results import (
     MODELS_DIR,
+    WHOLE_MODEL_SCHEMA,
     find_kept,
     models_folder,
     read_search_spec,
@@ -79,6 +80,11 @@ def export_best(root: str | Path, budget_flops: float, out: str | Path, *,
     results = load_results(root, name)
     best = answer_best(root, budget_flops, max_mb, no_size_limit, model, name, results=results)
     point = _point_row(results, best)
+    if int(point["schema_version"]) < WHOLE_MODEL_SCHEMA:
+        raise ValueError(f"Trial {best.trial_id}'s point was searched before whole-model "
+                         "compression (results schema <= 3: its size and compressed loss kept "
+                         "the token embedding fp32), so this export could not match them; run "
+                         "the search again with this budgetune.")
     folder, spec = _search_of(root, name, best.trial_id)
     spec = spec or {}
     kept = find_kept(models_folder(folder), best.trained_budget_flops, best.trial_id)
@@ -208,7 +214,8 @@ def _write(out: Path, best: BestSchedule, sf: ScheduleFile, trial, tokenizer: st
         hf = hf_model(model, trial.family)
         hf.save_pretrained(tmp)
         save_tokenizer(tokenizer, trial.family.name, tmp,
-                       model_max_length=trial.schedule.seq_len)
+                       model_max_length=trial.schedule.seq_len, eot_id=trial.data.eot_id,
+                       mask_id=trial.data.mask_id)
         compressed = save_compressed(model, trial.family, best.sparsity, best.quant_bits, tmp)
         shutil.copy(DECODER, tmp / DECODER.name)
         write_schedule_file(tmp / "schedule.yaml", sf)

@@ -147,7 +147,8 @@ def run_search(spec: SearchSpec, resume: bool = False, progress=print) -> list[s
     # The corpus, built (once per machine) before any trial starts and before anything of the
     # search is written (a bad one is refused first); its resolved name goes to search.json
     # and to every trial, which then opens it from the cache without scanning.
-    spec = replace(spec, corpus=prepare_corpus(spec.corpus, spec.vocab_sizes()))
+    spec = replace(spec, corpus=prepare_corpus(spec.corpus, spec.vocab_sizes(),
+                                               masked="bert" in spec.models()))
     writer = ResultsWriter(spec.results, spec.name)
     writer.lock()  # one driver per search folder, for the whole run
     search_id = search_id_of(folder) if resume else write_settings(spec)

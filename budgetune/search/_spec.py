@@ -200,6 +200,11 @@ class SearchSpec:
         values = corner_values(self.load_space()).get("vocab_size", [Schedule().vocab_size])
         return sorted({int(v) for v in values})
 
+    def models(self) -> list[str]:
+        """The model families the space's trials train (``model``'s values)."""
+        values = corner_values(self.load_space()).get("model", [Schedule().model])
+        return sorted({str(v) for v in values})
+
     def folder(self) -> Path:
         return Path(self.results) / self.name
 

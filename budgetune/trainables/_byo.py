@@ -59,7 +59,8 @@ def load_token_dir(source: str, vocab_size: int) -> TokenizedCorpus:
     vocab = tokenizer.get_vocab_size()
     if vocab > vocab_size:
         raise ValueError(f"The value of `vocab_size` is {vocab_size}, but must be >= {vocab}, "
-                         f"the ids of {folder / 'tokenizer.json'}; pass --vocab-size {vocab}.")
+                         f"the ids of {folder / 'tokenizer.json'}; pass --vocab-size {vocab} to "
+                         f"train, or search a space file with `vocab_size: {vocab}`.")
     if dtype == "uint16" and vocab > 1 << 16:
         raise ValueError(f"The tokenizer of {str(folder)!r} has {vocab} ids, but uint16 shards "
                          "hold ids below 65536; write them as uint32 and add meta.json "

@@ -31,12 +31,13 @@ def load_data(corpus: str = BUILTIN, vocab_size: int = 4096) -> TokenizedCorpus:
     return tokenize_corpus(load_corpus(corpus), vocab_size)
 
 
-def prepare_corpus(corpus: str, vocab_sizes: list[int]) -> str:
+def prepare_corpus(corpus: str, vocab_sizes: list[int], masked: bool = False) -> str:
     """What a search's driver does before any trial starts: build the `python` corpus at each
     of ``vocab_sizes`` (once per machine) and check a token folder; returns the name its
     trials are given and ``search.json`` keeps: ``python:DIGEST`` for `python` (the trials
     open the cache by it, never listing the environment), an absolute path for a local file
-    or folder (a resumed search may run from another directory), else ``corpus`` itself."""
+    or folder (a resumed search may run from another directory), else ``corpus`` itself.
+    ``masked``: some trial trains a masked LM, whose token folder then needs a mask token."""
     if is_python(corpus):
         name = corpus
         for v in vocab_sizes:
@@ -47,7 +48,11 @@ def prepare_corpus(corpus: str, vocab_sizes: list[int]) -> str:
     path = str(Path(corpus).resolve())
     if is_token_dir(path):
         for v in vocab_sizes:
-            load_token_dir(path, v)
+            data = load_token_dir(path, v)
+            if masked and data.mask_id is None:  # as Trial refuses it, before anything runs
+                raise ValueError(f"The tokenizer of corpus {path!r} has no mask token "
+                                 "(<|mask|>, <mask> or [MASK]), which the space's masked LM "
+                                 "(bert) needs; search gpt2, or add one to the tokenizer.")
     elif not Path(path).exists():
         load_corpus(path)  # the one-line error of a missing path
     return path

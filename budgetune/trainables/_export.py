@@ -220,21 +220,25 @@ def _check_decodes(tensors: dict[str, np.ndarray], metadata: dict[str, str],
 
 
 def save_tokenizer(tokenizer_json: str, family_name: str, folder: str | Path, *,
-                   model_max_length: int | None = None) -> None:
+                   model_max_length: int | None = None, eot_id: int | None = None,
+                   mask_id: int | None = None) -> None:
     """Write the BPE tokenizer (its ``tokenizer.json`` text) as a Hugging Face tokenizer folder
-    that ``AutoTokenizer.from_pretrained(folder)`` loads: documents end with ``<|endoftext|>``
-    (eos and bos; also the padding token, as for GPT-2: batches padded with it need an
-    attention mask), and the masked LM's mask token is ``<|mask|>``."""
+    that ``AutoTokenizer.from_pretrained(folder)`` loads: documents end with the end-of-text
+    token (eos and bos; also the padding token, as for GPT-2: batches padded with it need an
+    attention mask), and the masked LM's mask token is the mask. Those are the tokens of
+    ``eot_id`` and ``mask_id`` that the model was trained with (a user's own tokenizer may name
+    them ``</s>`` or ``[MASK]``); budgetune's ``<|endoftext|>`` and ``<|mask|>`` by default."""
     from tokenizers import Tokenizer
 
     with quiet_torchao_import():
         from transformers import PreTrainedTokenizerFast
 
-    special = {"eos_token": EOT, "bos_token": EOT, "pad_token": EOT}
+    backend = Tokenizer.from_str(tokenizer_json)
+    eot = backend.id_to_token(eot_id) if eot_id is not None else EOT
+    special = {"eos_token": eot, "bos_token": eot, "pad_token": eot}
     if FAMILIES[family_name].masked:
-        special["mask_token"] = MASK
+        special["mask_token"] = backend.id_to_token(mask_id) if mask_id is not None else MASK
     if model_max_length is not None:
         special["model_max_length"] = model_max_length
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tokenizer_json),
-                                        **special)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, **special)
     tokenizer.save_pretrained(str(folder))

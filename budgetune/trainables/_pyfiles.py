@@ -103,7 +103,10 @@ def discover(roots: dict[str, Path] | None = None) -> PythonFiles:
     listed = list_sources(roots)
     kept: dict[str, SourceFile] = {}  # content hash -> the file of the smallest key
     for key, path in listed:  # sorted by key: the first of equal contents is kept
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError:  # a dangling link or an unreadable file: not part of the corpus
+            continue
         if not data.strip():
             continue
         sha = hashlib.sha256(data).hexdigest()

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,15 @@ def test_schedule_flags_beside_a_schedule_file_are_refused(tmp_path):
     r = subprocess.run([*RUN, "train", "--schedule", str(tmp_path / "none.yaml")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "does not exist" in r.stderr, r.stderr
+
+
+def test_export_refuses_a_point_searched_before_whole_model_compression(tmp_path):
+    """Its size and compressed loss kept the token embedding fp32 (schema <= 3): the export,
+    whole-model compressed, could never match them."""
+    from tests.test_bad_input import _assert_one_line_refusal, _cli
+
+    v1 = Path(__file__).parents[1] / "data" / "results_v1"  # a search written by 0.1
+    code, stderr = _cli("export", "--budget", "2e11", "--results", str(v1), "--out",
+                        str(tmp_path / "out"))
+    _assert_one_line_refusal(code, stderr)
+    assert "before whole-model compression" in stderr and not (tmp_path / "out").exists()

@@ -1,6 +1,8 @@
 """A search on the user's own tokens: search.json keeps the corpus, every trial trains on it."""
 
 import json
+import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +42,26 @@ def test_a_bad_corpus_is_refused_before_the_search_writes_anything(tmp_path, mon
                         "--results", str(tmp_path / "results"))
     _assert_one_line_refusal(code, stderr)
     assert message in stderr and not (tmp_path / "results").exists()
+
+
+def test_a_masked_lm_space_on_tokens_without_a_mask_token_is_refused_before_ray(tmp_path,
+                                                                              monkeypatch):
+    """Every bert trial would fail on it: refused in one line, nothing written."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    monkeypatch.setenv("BUDGETUNE_CACHE", str(tmp_path / "cache"))
+    folder = own_tokens(tmp_path / "tokens", vocab_size=300)
+    tokenizer = Tokenizer(models.BPE())  # the same shards, a tokenizer with no mask token
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel()
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    tokenizer.train_from_iterator([(stdlib / "textwrap.py").read_text()], trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"]))
+    assert tokenizer.get_vocab_size() == 300
+    tokenizer.save(str(folder / "tokenizer.json"))
+    space = tmp_path / "bert.yaml"
+    space.write_text("model: bert\nd_model: 16\nn_layers: 1\nn_heads: 2\nseq_len: 16\n"
+                     "batch_size: 4\nvocab_size: 300\n")
+    code, stderr = _cli("search", "--space", str(space), "--corpus", str(folder), "--budget",
+                        "1e9", "--results", str(tmp_path / "results"))
+    _assert_one_line_refusal(code, stderr)
+    assert "no mask token" in stderr and not (tmp_path / "results").exists()

@@ -112,3 +112,25 @@ def test_bad_token_shards_are_refused_in_one_line(tmp_path, monkeypatch, capsys,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("budgetune: error: "), err
     assert "Traceback" not in err and re.search(message, err), err
+
+
+def test_an_export_names_the_special_tokens_of_the_users_own_tokenizer(tmp_path):
+    """A user's tokenizer may end documents with </s> and mask with <mask>: the exported
+    Hugging Face tokenizer takes those (by the ids the model was trained with), and adds no
+    token the model has no row for."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer
+
+    from budgetune.trainables import save_tokenizer
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["</s>", "<mask>"])
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    tokenizer.train_from_iterator([(stdlib / "textwrap.py").read_text()], trainer)
+    eos, mask = tokenizer.token_to_id("</s>"), tokenizer.token_to_id("<mask>")
+    save_tokenizer(tokenizer.to_str(), "bert", tmp_path, eot_id=eos, mask_id=mask)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert (loaded.eos_token, loaded.eos_token_id) == ("</s>", eos)
+    assert (loaded.mask_token, loaded.mask_token_id) == ("<mask>", mask)
+    assert loaded.pad_token_id == eos and len(loaded) == tokenizer.get_vocab_size()

@@ -126,3 +126,13 @@ def test_python_corpus_is_built_once_and_opened_by_its_digest_without_scanning(
     assert build_python_corpus(files, 300)["corpus_id"] == data.corpus_id  # cached: no rebuild
     with pytest.raises(ValueError, match="another environment"):
         load_python("python:0123456789abcdef", 300, fake_environment(tmp_path / "other"))
+
+
+def test_a_dangling_link_in_site_packages_is_passed_over(tmp_path):
+    """An environment with a broken link (a package half uninstalled) still gives its corpus:
+    the link is listed, not read, and counted nowhere."""
+    roots = fake_environment(tmp_path)
+    clean = discover(roots)
+    (roots["site-packages"] / "pkg" / "zz_broken.py").symlink_to(tmp_path / "gone.py")
+    found = discover(roots)
+    assert found.files == clean.files and found.n_bytes == clean.n_bytes
