@@ -169,8 +169,8 @@ class ResultsCallback(Callback):
                 for fs, path in batch:
                     drop_checkpoints(fs, path)
             self._saved = self._saved[done:]
-        else:
-            self._saved = [entry for entry in self._saved if entry[1]]
+        else:  # nothing pending: no save's digest is needed
+            self._saved = []
         return None  # nothing to restore: the tables are the state
 
     def drop_ended(self) -> None:

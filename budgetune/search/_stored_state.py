@@ -52,7 +52,7 @@ def stored_digest(fs: pafs.FileSystem, folder: str) -> str | None:
             return None
         with fs.open_input_stream(names[-1]) as f:
             return _digest(f)
-    except (OSError, FileNotFoundError):
+    except OSError:  # FileNotFoundError included: a copy in flight
         return None
 
 
