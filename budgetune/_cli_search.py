@@ -184,6 +184,12 @@ def _run_search(args) -> int:
         from budgetune.search._plan import format_plan, plan_search
 
         compact_parts()  # a bad BUDGETUNE_COMPACT_PARTS is refused here too, as a run would
+        from budgetune.trainables import prepare_corpus
+
+        # A bad --corpus too (a missing or malformed token folder, no mask token for bert);
+        # the `python` corpus is checked by its first run, which builds it.
+        prepare_corpus(spec.corpus, spec.vocab_sizes(), masked="bert" in spec.models(),
+                       build=False)
 
         print(format_plan(plan_search(spec)))
         return 0

@@ -31,13 +31,18 @@ def load_data(corpus: str = BUILTIN, vocab_size: int = 4096) -> TokenizedCorpus:
     return tokenize_corpus(load_corpus(corpus), vocab_size)
 
 
-def prepare_corpus(corpus: str, vocab_sizes: list[int], masked: bool = False) -> str:
+def prepare_corpus(corpus: str, vocab_sizes: list[int], masked: bool = False,
+                   build: bool = True) -> str:
     """What a search's driver does before any trial starts: build the `python` corpus at each
     of ``vocab_sizes`` (once per machine) and check a token folder; returns the name its
     trials are given and ``search.json`` keeps: ``python:DIGEST`` for `python` (the trials
     open the cache by it, never listing the environment), an absolute path for a local file
     or folder (a resumed search may run from another directory), else ``corpus`` itself.
-    ``masked``: some trial trains a masked LM, whose token folder then needs a mask token."""
+    ``masked``: some trial trains a masked LM, whose token folder then needs a mask token.
+    ``build=False`` (``search --dry-run``): every check, but the `python` corpus is not built
+    (minutes, on a machine without its cache) and ``corpus`` itself is returned for it."""
+    if is_python(corpus) and not build:
+        return corpus
     if is_python(corpus):
         name = corpus
         for v in vocab_sizes:

@@ -30,16 +30,17 @@ def test_search_on_own_tokens_keeps_the_corpus_for_resume_and_export(tmp_path, m
         load_token_dir(str(tmp_path / "tokens"), 258).corpus_id}
 
 
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "nope", "does not exist"),
     (lambda d: own_tokens(d / "tokens", vocab_size=300),
      "`vocab_size` is 258, but must be >= 300"),
 ])
 def test_a_bad_corpus_is_refused_before_the_search_writes_anything(tmp_path, monkeypatch, make,
-                                                                    message):
+                                                                    message, dry_run):
     monkeypatch.setenv("BUDGETUNE_CACHE", str(tmp_path / "cache"))
     code, stderr = _cli("search", "--space", "tiny", "--corpus", str(make(tmp_path)),
-                        "--results", str(tmp_path / "results"))
+                        "--results", str(tmp_path / "results"), *dry_run)
     _assert_one_line_refusal(code, stderr)
     assert message in stderr and not (tmp_path / "results").exists()
 
