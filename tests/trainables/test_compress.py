@@ -106,7 +106,7 @@ def test_the_token_matrix_is_quantized_once_and_the_lookup_reads_the_heads_numbe
     clone = compressed_copy(trial.model, trial.family, 0.0, bits)
     head = trial.family.head(clone).weight
     lookup = trial.family.embedding_modules(clone)[0].weight
-    original = token_matrix(trial.model, trial.family)
+    original = token_matrix(trial.model, trial.family).detach()
     assert embedding_bits(bits) == 8 and hasattr(head, "qdata")
     assert head.scale.numel() == original.shape[0]  # per vocabulary row
     assert torch.equal(lookup, head.dequantize())

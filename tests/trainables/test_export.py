@@ -217,3 +217,31 @@ def test_tokenizer_folder_gives_the_trials_token_ids(tmp_path, model):
     assert theirs.model_max_length == 4096
     if model == "bert":
         assert theirs.mask_token_id == data.mask_id
+
+
+def test_the_decoder_still_reads_format_1_exports(tmp_path):
+    """Exports before whole-model compression (format 1): the block matrices at the one
+    ``bits`` of the metadata, no per-matrix bits, the token matrix among the fp32 rest."""
+    import torch
+    from safetensors.numpy import save_file
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from budgetune.trainables.load_compressed import load_compressed
+
+    config = GPT2Config(n_embd=16, n_layer=2, n_head=2, n_positions=32, vocab_size=64,
+                        architectures=["GPT2LMHeadModel"])
+    config.save_pretrained(tmp_path)
+    model = GPT2LMHeadModel(config)
+    params = dict(model.named_parameters())
+    convs = [f"{n}.weight" for n, m in model.named_modules() if type(m).__name__ == "Conv1D"]
+    packed = np.concatenate([params[n].detach().T.contiguous().numpy().ravel().view(np.uint8)
+                             for n in convs])  # stored as nn.Linear weights, fp32
+    rest = np.concatenate([p.detach().numpy().ravel() for n, p in params.items()
+                           if n not in convs])
+    save_file({"packed": packed, "rest": rest}, str(tmp_path / "compressed.safetensors"),
+              metadata={"format": "budgetune-compressed-1", "bits": "32", "sparsity": "0.0",
+                        "matrices": json.dumps([[n, 0, 0] for n in convs])})
+    loaded = dict(load_compressed(tmp_path).named_parameters())
+    assert loaded.keys() == params.keys()
+    for name, p in params.items():
+        assert torch.equal(loaded[name], p.detach()), name
