@@ -1,0 +1,259 @@
+"""The seeds' findings (b), (c), (d) and the compression-aware law, from one multi-budget table.
+
+Issue 14's CPU-scale setup (``cpu_setup.py``): GPT-2 family, depth 2, 2 heads, V = 1024,
+T = 128, B = 16, the built-in corpus, a learning rate per width. Every trial is trained with
+WSD to C and branches a cooldown at each budget point C/32 … C/2, so one trial per (width,
+seed) gives six annealed models. Trials are ``budgetune search`` grids (FIFO, no early
+stopping), one search per group of widths that share a learning rate, all into one results
+folder; the analysis reads it with ``budgetune.analysis`` as ``budgetune best`` does:
+
+- seed spread: max − min over the 3 seeds of each dense width's annealed loss, per budget;
+- (b) Li et al. 2020, "larger models win up to a point": per budget, the IsoFLOP profile
+  (mean over seeds per width, a parabola in ln N; ``isoflop_profile``), its vertex N_opt,
+  whether it lies inside the sampled widths, and N_opt ∝ C^a fitted over the budgets whose
+  vertex is inside (the interval: 1,000 draws resampling each width's seeds);
+- (c) Li et al. 2020, "large and compressed beats small and light": at budget C, for each
+  whole-model size limit, the best (width, bits, sparsity) within it (losses mean over seeds)
+  against the best model stored at 8 or 32 bits and trained dense, and by how much (with the
+  seed spread beside it);
+- (d) the frontier L(C) = E + A·C^−α fitted on the envelope at budgets ≤ C/4 (4 budgets),
+  against the best loss measured at C;
+- the compression-aware law (``compression_law``) on the same table: the factor e of each
+  trained cell (bits at the trained sparsity 0 or 0.5) with its bootstrap interval.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/findings.py --results /tmp/findings \\
+        --plots benchmarks/figures > benchmarks/figures/findings.json
+
+``--analyse-only`` reads a results folder written before. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+C = 6.4e12
+BUDGETS = tuple(C / 2**k for k in (5, 4, 3, 2, 1, 0))  # 2e11 … 6.4e12
+BASE = {"model": "gpt2", "n_layers": 2, "n_heads": 2, "seq_len": 128, "batch_size": 16,
+        "vocab_size": 1024, "share_fraction": 0.0, "share_unit": 1, "quant_bits": 32}
+# (name, widths, learning rate, trained sparsities, seeds): one search each. Learning rates
+# from cpu_setup.py (one seed, 1.6e12 FLOPs): the best of 7e-4 … 1e-2 per width, shared by
+# neighbouring widths where they were within its noise. The sparse arm (trained to 50%) is
+# the law's evidence for its sparsity factor, at two widths.
+PARTS = (("narrow", [24, 32, 48], 5e-3, [0.0], [0, 1, 2]),
+         ("d64", [64], 2.5e-3, [0.0, 0.5], [0, 1, 2]),
+         ("d96", [96], 1.5e-3, [0.0], [0, 1, 2]),
+         ("sparse-d32", [32], 5e-3, [0.5], [0, 1]))
+SIZE_LIMITS_KB = (40, 60, 80, 120, 160, 240, 320, 480)
+EVAL_TOKENS = 16384
+LAW_BOOTSTRAP = 200  # refits of the compression-aware law, resampling whole models
+
+
+def search(root: Path) -> float:
+    import yaml
+
+    from budgetune.search import SearchSpec, run_search
+
+    t0 = time.perf_counter()
+    for name, widths, lr, sparsities, seeds in PARTS:
+        space = root / f"{name}.yaml"
+        space.write_text(yaml.safe_dump({**BASE, "d_model": widths, "lr": lr,
+                                         "prune_sparsity": sparsities, "seed": seeds}))
+        spec = SearchSpec(space=str(space), budgets=BUDGETS, searcher="grid",
+                          scheduler="fifo", max_mb=None, results=str(root), name=name,
+                          lr_schedule="wsd", eval_tokens=EVAL_TOKENS, repeats=0,
+                          keep_models=0)
+        run_search(spec, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(f"[{time.perf_counter() - t0:6.0f} s] {name} done", file=sys.stderr, flush=True)
+    return time.perf_counter() - t0
+
+
+def _key(b: float) -> str:
+    return f"{b:.3g}"
+
+
+def seed_spread(points) -> dict:
+    dense = points[points["prune_sparsity"].astype(float) == 0]
+    out = {}
+    for (d, b), g in dense.groupby(["d_model", "budget_flops"]):
+        out.setdefault(f"d{d}", {})[_key(b)] = {
+            "mean": round(float(g["val_loss"].mean()), 4),
+            "spread": round(float(g["val_loss"].max() - g["val_loss"].min()), 4),
+            "seeds": int(len(g))}
+    worst = {_key(b): max(v[_key(b)]["spread"] for v in out.values() if _key(b) in v)
+             for b in BUDGETS}
+    return {"by_width": out, "largest_spread_by_budget": worst}
+
+
+def _vertices(dense, rng=None) -> dict[float, tuple]:
+    """Per budget: (N_opt or None, status, sizes, mean losses); with ``rng``, each width's
+    seeds resampled with replacement first."""
+    from budgetune.analysis import isoflop_profile
+
+    out = {}
+    for b, g in dense.groupby("budget_flops"):
+        ns, losses = [], []
+        for _, w in g.groupby("d_model"):
+            v = w["val_loss"].to_numpy()
+            if rng is not None:
+                v = rng.choice(v, size=len(v), replace=True)
+            ns.append(float(w["n_params_nonemb"].iloc[0]))
+            losses.append(float(v.mean()))
+        prof = isoflop_profile(float(b), np.array(ns), np.array(losses))
+        out[float(b)] = (prof.n_opt, prof.status, ns, losses)
+    return out
+
+
+def _exponent(vertices: dict) -> tuple[float | None, list[float]]:
+    inside = [(b, v[0]) for b, v in sorted(vertices.items()) if v[1] == "ok"]
+    if len(inside) < 3:
+        return None, [b for b, _ in inside]
+    x, y = np.log([b for b, _ in inside]), np.log([n for _, n in inside])
+    return float(np.polyfit(x, y, 1)[0]), [b for b, _ in inside]
+
+
+def larger_models(points, draws: int = 1000) -> dict:
+    dense = points[points["prune_sparsity"].astype(float) == 0]
+    vertices = _vertices(dense)
+    a, used = _exponent(vertices)
+    rng, boot = np.random.default_rng(0), []
+    for _ in range(draws):
+        a_k, used_k = _exponent(_vertices(dense, rng))
+        if a_k is not None and used_k == used:
+            boot.append(a_k)
+    profiles = {_key(b): {"n_opt": None if v[0] is None else round(v[0]), "status": v[1],
+                          "by_size": {str(int(n)): round(loss, 4)
+                                      for n, loss in zip(v[2], v[3])}}
+                for b, v in sorted(vertices.items())}
+    interval = ([round(float(np.percentile(boot, q)), 3) for q in (2.5, 97.5)]
+                if len(boot) >= 100 else None)
+    return {"profiles": profiles, "exponent_a": None if a is None else round(a, 3),
+            "exponent_interval": interval, "exponent_budgets": [_key(b) for b in used],
+            "bootstrap_draws_kept": len(boot), "draws": draws}
+
+
+def compressed_vs_light(results) -> list[dict]:
+    """At C, per size limit: the best cell of any width within it, against the best model
+    that is dense-trained and stored at 8 or 32 bits (lightly compressed)."""
+    from budgetune.analysis import compressed_variants
+
+    v = compressed_variants(results)
+    v = v[np.isclose(v["budget_flops"].astype(float), C, rtol=1e-6)]
+    cells = (v.groupby(["d_model", "prune_sparsity", "sparsity", "quant_bits", "one_shot"])
+             .agg(loss=("loss", "mean"), lo=("loss", "min"), hi=("loss", "max"),
+                  kb=("compressed_bytes", lambda s: float(s.max()) / 1e3),
+                  seeds=("loss", "size")).reset_index())
+    rows = []
+    for limit in SIZE_LIMITS_KB:
+        fit = cells[cells["kb"] <= limit]
+        light = fit[(fit["sparsity"] == 0) & (fit["quant_bits"] >= 8)]
+        if fit.empty:
+            continue
+        best = fit.loc[fit["loss"].idxmin()]
+        row = {"limit_kb": limit, "best": _cell(best)}
+        if not light.empty:
+            lb = light.loc[light["loss"].idxmin()]
+            row["best_light"] = _cell(lb)
+            row["gain_nats"] = round(float(lb["loss"] - best["loss"]), 4)
+            row["larger_and_compressed_wins"] = bool(best["d_model"] > lb["d_model"]
+                                                     and best["loss"] < lb["loss"])
+        rows.append(row)
+    return rows
+
+
+def _cell(r) -> dict:
+    return {"d_model": int(r["d_model"]), "trained_sparsity": float(r["prune_sparsity"]),
+            "sparsity": round(float(r["sparsity"]), 3), "bits": int(r["quant_bits"]),
+            "one_shot": bool(r["one_shot"]), "kb": round(float(r["kb"]), 1),
+            "loss": round(float(r["loss"]), 4),
+            "seed_range": [round(float(r["lo"]), 4), round(float(r["hi"]), 4)]}
+
+
+def extrapolation(points) -> dict:
+    from budgetune.analysis import envelope, fit_compute_law
+
+    dense = points[points["prune_sparsity"].astype(float) == 0]
+    means = dense.groupby(["budget_flops", "d_model"])["val_loss"].mean()
+    best = means.groupby(level=0).min()
+    seen = [b for b in best.index if b <= C / 4 * (1 + 1e-9)]
+    env = envelope(np.array(seen), best.loc[seen].to_numpy())
+    fit = fit_compute_law(env.flops, env.loss)
+    measured, predicted = float(best.loc[best.index.max()]), float(fit.loss(C))
+    return {"fit_budgets": [_key(b) for b in seen],
+            "fit": {k: fit.to_dict()[k] for k in ("E", "A", "alpha", "status", "n_points")},
+            "best_by_budget": {_key(b): round(float(x), 4) for b, x in best.items()},
+            "predicted_at_C": round(predicted, 4), "measured_at_C": round(measured, 4),
+            "relative_error": round(abs(predicted - measured) / measured, 4)}
+
+
+def law(results) -> dict:
+    from budgetune.analysis import FitOptions, compression_law
+
+    law = compression_law(results, FitOptions(bootstrap=LAW_BOOTSTRAP))
+    return {"reason": law.reason, "notes": list(law.notes),
+            "fit": None if law.fit is None else law.fit.to_dict()}
+
+
+def plots(out: dict, folder: Path) -> None:
+    import matplotlib.figure
+
+    fig = matplotlib.figure.Figure(figsize=(11, 4))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for b, prof in out["larger_models"]["profiles"].items():
+        ns = [int(n) for n in prof["by_size"]]
+        ax1.plot(ns, list(prof["by_size"].values()), "o-", label=f"{b} FLOPs")
+        if prof["n_opt"]:
+            ax1.axvline(prof["n_opt"], ls=":", lw=0.8, color=ax1.lines[-1].get_color())
+    ax1.set(xscale="log", xlabel="non-embedding parameters N", ylabel="val loss (mean of 3 seeds)",
+            title="(b) IsoFLOP profiles; dotted: vertex")
+    ax1.legend(fontsize=7)
+    rows = [r for r in out["compressed_vs_light"] if "best_light" in r]
+    ax2.plot([r["limit_kb"] for r in rows], [r["best"]["loss"] for r in rows], "o-",
+             label="best within the limit")
+    ax2.plot([r["limit_kb"] for r in rows], [r["best_light"]["loss"] for r in rows], "s--",
+             label="best dense, 8 or 32 bits")
+    ax2.set(xscale="log", xlabel="whole-model size limit (kB)", ylabel="val loss at C",
+            title=f"(c) at C = {C:.3g} FLOPs")
+    ax2.legend(fontsize=7)
+    ex = out["extrapolation"]
+    bs = [float(b) for b in ex["best_by_budget"]]
+    ax3.plot(bs, list(ex["best_by_budget"].values()), "o", label="best measured")
+    f = ex["fit"]
+    grid = np.geomspace(min(bs), C, 50)
+    ax3.plot(grid, f["E"] + f["A"] * grid ** -f["alpha"], "-",
+             label=f"fit on ≤ C/4: {ex['relative_error']:.1%} off at C")
+    ax3.set(xscale="log", xlabel="budget (FLOPs)", ylabel="val loss", title="(d) frontier")
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "findings.png", dpi=110)
+
+
+def main() -> None:
+    from budgetune.analysis import budget_points, load_results
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", type=Path, required=True, help="where the searches write")
+    p.add_argument("--analyse-only", action="store_true")
+    p.add_argument("--plots", type=Path)
+    a = p.parse_args()
+    a.results.mkdir(parents=True, exist_ok=True)
+    wall = None if a.analyse_only else round(search(a.results), 1)
+    results = load_results(a.results)
+    points = budget_points(results)
+    out = {"benchmark": "findings", "C": C, "budgets": list(BUDGETS), "base": BASE,
+           "parts": [list(x) for x in PARTS], "eval_tokens": EVAL_TOKENS, "search_wall_s": wall,
+           "seed_spread": seed_spread(points), "larger_models": larger_models(points),
+           "compressed_vs_light": compressed_vs_light(results),
+           "extrapolation": extrapolation(points), "compression_law": law(results)}
+    if a.plots:
+        plots(out, a.plots)
+    print(json.dumps(out, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
