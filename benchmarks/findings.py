@@ -1,9 +1,9 @@
 """The seeds' findings (b), (c), (d) and the compression-aware law, from one multi-budget table.
 
-Issue 14's CPU-scale setup (``cpu_setup.py``): GPT-2 family, depth 2, 2 heads, V = 1024,
-T = 128, B = 16, the built-in corpus, a learning rate per width. Every trial is trained with
-WSD to C and branches a cooldown at each budget point C/32 … C/2, so one trial per (width,
-seed) gives six annealed models. Trials are ``budgetune search`` grids (FIFO, no early
+Issue 14's CPU-scale setup (``cpu_setup.py``): GPT-2 family, depth 2, 2 heads, V = 1024, T =
+128, B = 16, the `python` corpus (``--corpus``), a learning rate per width. Every trial is
+trained with WSD to C and branches a cooldown at each budget point C/32 … C/2, so one trial per
+(width, seed) gives six annealed models. Trials are ``budgetune search`` grids (FIFO, no early
 stopping), one search per group of widths that share a learning rate, all into one results
 folder; the analysis reads it with ``budgetune.analysis`` as ``budgetune best`` does:
 
@@ -54,7 +54,7 @@ EVAL_TOKENS = 16384
 LAW_BOOTSTRAP = 200  # refits of the compression-aware law, resampling whole models
 
 
-def search(root: Path) -> float:
+def search(root: Path, corpus: str) -> float:
     import yaml
 
     from budgetune.search import SearchSpec, run_search
@@ -67,7 +67,7 @@ def search(root: Path) -> float:
         spec = SearchSpec(space=str(space), budgets=BUDGETS, searcher="grid",
                           scheduler="fifo", max_mb=None, results=str(root), name=name,
                           lr_schedule="wsd", eval_tokens=EVAL_TOKENS, repeats=0,
-                          keep_models=0)
+                          keep_models=0, corpus=corpus)
         run_search(spec, progress=lambda line: print(line, file=sys.stderr, flush=True))
         print(f"[{time.perf_counter() - t0:6.0f} s] {name} done", file=sys.stderr, flush=True)
     return time.perf_counter() - t0
@@ -238,15 +238,17 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", type=Path, required=True, help="where the searches write")
+    p.add_argument("--corpus", default="python", help="what the trials train on (--corpus)")
     p.add_argument("--analyse-only", action="store_true")
     p.add_argument("--plots", type=Path)
     a = p.parse_args()
     a.results.mkdir(parents=True, exist_ok=True)
-    wall = None if a.analyse_only else round(search(a.results), 1)
+    wall = None if a.analyse_only else round(search(a.results, a.corpus), 1)
     results = load_results(a.results)
     points = budget_points(results)
-    out = {"benchmark": "findings", "C": C, "budgets": list(BUDGETS), "base": BASE,
-           "parts": [list(x) for x in PARTS], "eval_tokens": EVAL_TOKENS, "search_wall_s": wall,
+    out = {"benchmark": "findings", "corpus": a.corpus, "C": C, "budgets": list(BUDGETS),
+           "base": BASE, "parts": [list(x) for x in PARTS], "eval_tokens": EVAL_TOKENS,
+           "search_wall_s": wall,
            "seed_spread": seed_spread(points), "larger_models": larger_models(points),
            "compressed_vs_light": compressed_vs_light(results),
            "extrapolation": extrapolation(points), "compression_law": law(results)}
