@@ -1,14 +1,14 @@
 """(a) Share-then-unshare (Yang et al. 2021), re-tested in issue 14's CPU-scale setup with WSD.
 
-GPT-2 family, d_model 64, depth 6, 2 heads, V = 1024, T = 128, B = 16, lr 1.5e-3 (the learning
-rate ``cpu_setup.py`` found best at depth 2 for the width of the nearest size, d_model 96: 221k
-non-embedding parameters, this model 295k), the `python` corpus (``--corpus``). Each switch
-fraction f trains one WSD main line of C FLOPs whose first f of the steps are shared (every
-block one set of weights), and branches a cooldown at 0.5·C, 0.6·C … 0.9·C: each branch is the
-model annealed at that budget, with the switch where the main line put it
-(``main_line_flops``), as one run of Yang et al.'s protocol. The never-shared baseline trains
-the same way. "FLOPs to reach the baseline" is the smallest budget point whose loss, mean over
-seeds, is at or below the baseline's at C (linear between points); the goal is ≤ 70% of C.
+GPT-2 family, d_model 32, depth 6, 2 heads, V = 1024, T = 128, B = 16, lr 3e-3 (below the 5e-3
+``cpu_setup.py`` found best for d_model 32 at depth 2, as deeper models take lower rates; not
+tuned here), the `python` corpus (``--corpus``). Each switch fraction f trains one WSD main
+line of C FLOPs whose first f of the steps are shared (every block one set of weights), and
+branches a cooldown at 0.5·C, 0.6·C … 0.9·C: each branch is the model annealed at that budget,
+with the switch where the main line put it (``main_line_flops``), as one run of Yang et al.'s
+protocol. The never-shared baseline trains the same way. "FLOPs to reach the baseline" is the
+smallest budget point whose loss, mean over seeds, is at or below the baseline's at C (linear
+between points); the goal is ≤ 70% of C.
 
 Trials run ``--workers`` at a time on one thread each, with no Ray. Prints one JSON object;
 ``--plots DIR`` writes sharing.png.
@@ -26,8 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-BASE = {"model": "gpt2", "d_model": 64, "n_layers": 6, "n_heads": 2, "seq_len": 128,
-        "batch_size": 16, "vocab_size": 1024, "lr": 1.5e-3, "lr_schedule": "wsd"}
+BASE = {"model": "gpt2", "d_model": 32, "n_layers": 6, "n_heads": 2, "seq_len": 128,
+        "batch_size": 16, "vocab_size": 1024, "lr": 3e-3, "lr_schedule": "wsd"}
 FRACTIONS = (0.0, 0.1, 0.25, 0.5)
 SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 EVAL_TOKENS = 16384
@@ -113,7 +113,8 @@ def main() -> None:
                         else "never shared")
         ax.axhline(target, ls=":", color="k", lw=0.8, label="baseline at C")
         ax.set(xlabel="budget point / C", ylabel="val loss (mean, seed range)",
-               title=f"(a) share-then-unshare, d64 depth 6, C = {a.budget:.3g}")
+               title=f"(a) share-then-unshare, d{BASE['d_model']} depth {BASE['n_layers']}, "
+               f"C = {a.budget:.3g}")
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(a.plots / "sharing.png", dpi=110)
