@@ -207,6 +207,7 @@ def law(results, from_budget: float = 0.0) -> dict:
 
 def plots(out: dict, folder: Path) -> None:
     import matplotlib.figure
+    import matplotlib.ticker
 
     fig = matplotlib.figure.Figure(figsize=(11, 4))
     ax1, ax2, ax3 = fig.subplots(1, 3)
@@ -235,6 +236,8 @@ def plots(out: dict, folder: Path) -> None:
              label=f"fit on ≤ C/4: {ex['relative_error']:.1%} off at C")
     ax3.set(xscale="log", xlabel="budget (FLOPs)", ylabel="val loss", title="(d) frontier")
     ax3.legend(fontsize=7)
+    for ax in (ax1, ax2, ax3):  # log axes: no labels on the minor ticks
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.tight_layout()
     fig.savefig(folder / "findings.png", dpi=110)
 
