@@ -282,10 +282,31 @@ def compression_law(results: Results, options: FitOptions = FitOptions()) -> Com
                                   rows["budget_flops"], options)
     except FitError as e:
         return CompressionLaw(None, f"no fit of {WHAT}: {e}", notes)
-    reason = fit_reason(fit, n_budgets, WHAT, float(rows["loss"].min()), fit.n_params)
+    return CompressionLaw(fit, quote_reason(fit, n_budgets, float(rows["loss"].min())), notes)
+
+
+def quote_reason(fit: CompressionLawFit, n_budgets: int, lowest_loss: float) -> str | None:
+    """Why ``fit`` is not to be quoted as numbers, or None: ``fit_reason``'s rules for E, A, B,
+    α, β; a factor at its bound (choice 2); or, with a bootstrap, a 95% interval of α, β or a
+    factor that reaches its bound: the point estimate is inside, but the table does not pin
+    that parameter down (the embedded default's table once gave α 1.32 [0.10, 10] and a sparse
+    factor 1.22 [0.78, 1.5], a sparse model "better" than the dense one)."""
+    reason = fit_reason(fit, n_budgets, WHAT, lowest_loss, fit.n_params)
     if reason is None and fit.at_bound:
         cells = "; ".join(f"{cell_text(c)} (e = {fit.factors[c]:.3g})" for c in fit.at_bound)
         reason = (f"{WHAT}: the factor of {cells} stopped at its bound [0.001, 1.5]: not a "
                   "fitted value, and the factors fitted beside it are pulled with it: the "
                   "table is not one effective size per cell")
-    return CompressionLaw(fit, reason, notes)
+    if reason is None:
+        e_low, e_high = (math.exp(g) for g in LOG_FACTOR_BOUNDS)
+        checks = [(name, fit.intervals.get(key), *_BOUNDS[3]) for name, key in
+                  (("α", "alpha"), ("β", "beta"))]
+        checks += [(f"the factor of {cell_text(c)}", iv, e_low, e_high)
+                   for c, iv in fit.factor_intervals.items()]
+        loose = [f"{name} [{iv.low:.3g}, {iv.high:.3g}]" for name, iv, low, high in checks
+                 if iv is not None and (iv.low <= low * (1 + 1e-6) + 1e-9
+                                        or iv.high >= high * (1 - 1e-6))]
+        if loose:
+            reason = (f"{WHAT}: the bootstrap interval of {'; '.join(loose)} reaches its "
+                      "bound: the table does not pin it down; search more budgets or sizes")
+    return reason

@@ -2,6 +2,7 @@
 known effective-size factors from results tables, says why when it cannot be fitted, and
 ``best``/``report`` show it, its prediction beyond the data marked EXTRAPOLATED."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from budgetune.analysis import (
     compression_law,
     load_results,
 )
-from budgetune.analysis._compression_law import _objective
+from budgetune.analysis._compression_law import _objective, quote_reason
+from budgetune.analysis._fit import Interval
 from tests.analysis.synthetic import (
     FAMILY,
     TRUE_FACTORS,
@@ -83,6 +85,21 @@ def test_a_factor_at_its_bound_is_named_and_the_law_not_quoted(tmp_path):
     assert law_.fit.at_bound == ((8, 0.0),)
     assert law_.quoted_cells() == []
     assert "the factor of 8 bits, sparsity 0 (e = 1.5) stopped at its bound" in law_.reason
+
+
+def test_a_bootstrap_interval_at_a_bound_keeps_the_law_unquoted(wiring_table):
+    """A point estimate inside its bounds whose 95% interval reaches one (a factor up to 1.5,
+    α up to 10) is not pinned down by the table: the law is not quoted, and says which."""
+    law_ = compression_law(load_results(wiring_table), FitOptions(bootstrap=10))
+    fit = law_.fit
+    assert law_.reason is None and quote_reason(fit, 3, 3.0) is None
+    loose = dataclasses.replace(fit, factor_intervals={
+        **fit.factor_intervals, (32, 0.5): Interval(0.78, 1.5, 0.2)})
+    assert "the factor of 32 bits, sparsity 0.5 [0.78, 1.5] reaches its bound" in quote_reason(
+        loose, 3, 3.0)
+    steep = dataclasses.replace(fit, intervals={**fit.intervals,
+                                                "alpha": Interval(0.1, 10.0, 3.0)})
+    assert "α [0.1, 10] reaches its bound" in quote_reason(steep, 3, 3.0)
 
 
 def test_without_three_budgets_or_compressed_cells_the_law_says_why(tmp_path):
