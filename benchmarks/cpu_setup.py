@@ -5,7 +5,7 @@ dense baseline's seeds agree within 0.05 nats at the smallest budget used, so th
 findings can be re-tested on differences larger than the noise. Fixed here: GPT-2 family,
 depth 2, 2 heads, V = 1024, T = 128, B = 16 (the embedded default's shape, which
 ``default_bracket.py`` showed brackets the compute-optimal width at 6e11–1.8e12 FLOPs), the
-built-in corpus, WSD with budget points.
+built-in corpus (``--corpus``), WSD with budget points.
 
 - ``--part lr``: each width × each learning rate, one seed, trained with WSD to ``--budget``
   with budget points at ``--points``; the annealed loss at every point.
@@ -45,7 +45,7 @@ def _train(job: dict) -> dict:
     s = Schedule(**BASE, d_model=job["d_model"], lr=job["lr"], seed=job["seed"])
     points = tuple(p for p in job["points"] if p < job["budget"])
     trial = Trial(s, job["budget"], TrialConfig(points=points, eval_tokens=EVAL_TOKENS,
-                                                n_reports=1))
+                                                n_reports=1, corpus=job["corpus"]))
     losses = {f"{r.budget_flops:.3g}": round(r.val_loss, 4) for r in trial.run()
               if r.point or r.completed}
     return {**job, "losses": losses, "unigram": round(trial.unigram_loss, 4),
@@ -53,9 +53,6 @@ def _train(job: dict) -> dict:
 
 
 def _run(jobs: list[dict], workers: int) -> list[dict]:
-    from budgetune.trainables import load_data
-
-    load_data("builtin", BASE["vocab_size"])  # tokenize once, before the workers read it
     t0, done = time.perf_counter(), []
     with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
         for r in pool.imap_unordered(_train, jobs):
@@ -76,8 +73,13 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=1.6e12)
     p.add_argument("--points", type=float, nargs="*", default=[4e11, 8e11])
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--corpus", default="builtin", help="what the trials train on (--corpus)")
     a = p.parse_args()
-    common = {"budget": a.budget, "points": a.points}
+    from budgetune.trainables import load_data, prepare_corpus
+
+    corpus = prepare_corpus(a.corpus, [BASE["vocab_size"]])  # python: built once, here
+    load_data(corpus, BASE["vocab_size"])  # tokenized once, before the workers read it
+    common = {"budget": a.budget, "points": a.points, "corpus": corpus}
     if a.part == "lr":
         jobs = [{**common, "d_model": d, "lr": lr, "seed": 0} for d in a.widths for lr in a.lrs]
     else:
@@ -86,8 +88,8 @@ def main() -> None:
                 for d in a.widths for seed in range(a.seeds)]
     t0 = time.perf_counter()
     rows = _run(jobs, a.workers)
-    out = {"benchmark": "cpu_setup", "part": a.part, "base": BASE, "eval_tokens": EVAL_TOKENS,
-           "budget": a.budget, "points": a.points, "rows": rows,
+    out = {"benchmark": "cpu_setup", "part": a.part, "corpus": a.corpus, "base": BASE,
+           "eval_tokens": EVAL_TOKENS, "budget": a.budget, "points": a.points, "rows": rows,
            "wall_s": round(time.perf_counter() - t0, 1)}
     if a.part == "seeds":
         spread = {}
