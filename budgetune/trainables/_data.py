@@ -40,13 +40,12 @@ def prepare_corpus(corpus: str, vocab_sizes: list[int], masked: bool = False,
     or folder (a resumed search may run from another directory), else ``corpus`` itself.
     ``masked``: some trial trains a masked LM, whose token folder then needs a mask token.
     ``build=False`` (``search --dry-run``): every check, but the `python` corpus is not built
-    (minutes, on a machine without its cache) and ``corpus`` itself is returned for it."""
-    if is_python(corpus) and not build:
-        return corpus
+    (minutes, on a machine without its cache) and ``corpus`` itself is returned for it; a
+    ``python:DIGEST`` neither cached nor of this environment is refused as a run refuses it."""
     if is_python(corpus):
         name = corpus
         for v in vocab_sizes:
-            name = prepare_python(name, v)
+            name = prepare_python(name, v, build=build)
         return name
     if corpus == BUILTIN or corpus.startswith("hf:"):
         return corpus

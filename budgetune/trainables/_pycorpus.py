@@ -64,17 +64,24 @@ def corpus_folder(digest: str, vocab_size: int) -> Path:
     return cache_dir() / f"{PYTHON}-{digest}-v{vocab_size}"
 
 
-def prepare_python(source: str, vocab_size: int, roots: dict | None = None) -> str:
+def prepare_python(source: str, vocab_size: int, roots: dict | None = None,
+                   build: bool = True) -> str:
     """Build the corpus ``source`` names at ``vocab_size`` unless the cache has it; returns its
-    name, ``python:DIGEST``. Given a digest whose files are cached, nothing is listed."""
+    name, ``python:DIGEST``. Given a digest whose files are cached, nothing is listed.
+    ``build=False`` (a dry run): the same refusal of a digest that is neither cached nor this
+    environment's, but nothing built, and ``source`` returned."""
     digest = source.partition(":")[2]
     if digest and read_meta(corpus_folder(digest, vocab_size)) is not None:
+        return source
+    if not build and not digest:
         return source
     files = discover(roots)
     if digest and files.digest != digest:
         raise ValueError(f"The corpus {source!r} is not in this machine's cache, and the Python "
                          f"files installed here hash to {files.digest}: another environment. "
                          "Run where the search ran, or start a new search with --corpus python.")
+    if not build:
+        return source
     build_python_corpus(files, vocab_size)
     return f"{PYTHON}:{files.digest}"
 

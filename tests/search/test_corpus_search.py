@@ -45,6 +45,16 @@ def test_a_bad_corpus_is_refused_before_the_search_writes_anything(tmp_path, mon
     assert message in stderr and not (tmp_path / "results").exists()
 
 
+def test_a_dry_run_refuses_a_python_corpus_of_another_environment_without_building(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("BUDGETUNE_CACHE", str(tmp_path / "cache"))
+    code, stderr = _cli("search", "--space", "tiny", "--corpus", "python:0123456789abcdef",
+                        "--results", str(tmp_path / "results"), "--dry-run")
+    _assert_one_line_refusal(code, stderr)
+    assert "not in this machine's cache" in stderr and not (tmp_path / "results").exists()
+    assert not any((tmp_path / "cache").glob("python-*"))  # nothing built
+
+
 def test_a_masked_lm_space_on_tokens_without_a_mask_token_is_refused_before_ray(tmp_path,
                                                                               monkeypatch):
     """Every bert trial would fail on it: refused in one line, nothing written."""
