@@ -197,13 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return status
     except ValueError as e:
         sys.stderr.write(_error_line(e))
         return 2
     except KeyboardInterrupt:
         print("budgetune: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `budgetune best --json | head`: the reader has what it wanted
+        # Python's recipe: point stdout at devnull so the interpreter's last flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
 
 
 if __name__ == "__main__":

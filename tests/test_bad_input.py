@@ -12,6 +12,8 @@ import contextlib
 import hashlib
 import io
 import math
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -269,3 +271,13 @@ def test_an_unreachable_cluster_is_refused_in_seconds_before_anything_is_written
             _assert_one_line_refusal(code, stderr)
             assert "Cannot reach the Ray cluster" in stderr and "ray start --head" in stderr
             assert list(Path(root).iterdir()) == []
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
+    """`budgetune ... | head -c 100`: the command stops quietly, status 141 (128 + SIGPIPE)."""
+    proc = subprocess.Popen([sys.executable, "-m", "budgetune.cli", "search", "--dry-run",
+                             "--results", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before it writes: its imports take a second
+    _, stderr = proc.communicate(timeout=120)
+    assert (proc.returncode, stderr.decode()) == (141, "")
