@@ -186,8 +186,8 @@ def _run_search(args) -> int:
         compact_parts()  # a bad BUDGETUNE_COMPACT_PARTS is refused here too, as a run would
         from budgetune.trainables import prepare_corpus
 
-        # A bad --corpus too (a missing or malformed token folder, no mask token for bert);
-        # the `python` corpus is checked by its first run, which builds it.
+        # A bad --corpus too (a missing or malformed token folder, no mask token for bert, a
+        # python:DIGEST of another environment); `python` itself is built by the first run.
         prepare_corpus(spec.corpus, spec.vocab_sizes(), masked="bert" in spec.models(),
                        build=False)
 
