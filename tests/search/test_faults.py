@@ -159,18 +159,28 @@ def test_sixty_trials_on_six_nodes_survive_two_nodes_removed(tmp_path, monkeypat
     ended = threading.Event()
     remover = threading.Thread(target=remove_two_busy_nodes, daemon=True)
     remover.start()
+    resumed = set()
     try:
         run_search(spec, progress=lambda line: None)
+        # A retried trial whose new actor dies with the second node while two of its calls are
+        # in flight fails twice: Tune recovers it at the first failure and ends it at the
+        # second, which finds it PENDING (tune_controller._process_trial_failure), whatever
+        # max_failures. A CI run saw it once. The user's answer is --resume, which retries it.
+        trials = read_table(spec.folder(), "trials")
+        resumed = set(trials.loc[trials["status"] == "error", "trial_id"])
+        if resumed:
+            run_search(spec, resume=True, progress=lambda line: None)
     finally:
         ended.set()
         remover.join()
         ray.shutdown()
         cluster.shutdown()
     assert len(removed) == 2, "the search ended before two busy nodes were removed"
+    assert len(resumed) <= 2, resumed  # the race is rare: not every retry may end so
     reports, trials = _check_table_whole(spec.folder(), 60, TINY_BUDGET)
     assert set(trials["node"]) == set(workers)  # trials ended on every one of the six
     # The removal hit running trials: Tune saw them die with their node, and retried each to
-    # the end on a node still there.
+    # the end on a node still there (after a resume, for one caught in the race above).
     failed = _failures(spec.folder() / "tune")
     assert failed, "no trial failed: the removal hit no running trial"
     assert all(any(f"its node has died. Node Id: {n}" in text for n in removed)
