@@ -31,6 +31,14 @@ def load_data(corpus: str = BUILTIN, vocab_size: int = 4096) -> TokenizedCorpus:
     return tokenize_corpus(load_corpus(corpus), vocab_size)
 
 
+def require_mask_token(data: TokenizedCorpus, corpus: str, need: str) -> None:
+    """Refuse a corpus whose tokenizer has no mask token for a masked LM: ``need`` says who
+    needs it and the other way ("the masked LM needs; use --model gpt2")."""
+    if data.mask_id is None:
+        raise ValueError(f"The tokenizer of corpus {corpus!r} has no mask token (<|mask|>, "
+                         f"<mask> or [MASK]), which {need}, or add one to the tokenizer.")
+
+
 def prepare_corpus(corpus: str, vocab_sizes: list[int], masked: bool = False,
                    build: bool = True) -> str:
     """What a search's driver does before any trial starts: build the `python` corpus at each
@@ -53,10 +61,9 @@ def prepare_corpus(corpus: str, vocab_sizes: list[int], masked: bool = False,
     if is_token_dir(path):
         for v in vocab_sizes:
             data = load_token_dir(path, v)
-            if masked and data.mask_id is None:  # as Trial refuses it, before anything runs
-                raise ValueError(f"The tokenizer of corpus {path!r} has no mask token "
-                                 "(<|mask|>, <mask> or [MASK]), which the space's masked LM "
-                                 "(bert) needs; search gpt2, or add one to the tokenizer.")
+            if masked:  # as Trial refuses it, before anything runs
+                require_mask_token(data, path, "the space's masked LM (bert) needs; search "
+                                   "gpt2")
     elif not Path(path).exists():
         load_corpus(path)  # the one-line error of a missing path
     return path

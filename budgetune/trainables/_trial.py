@@ -51,7 +51,7 @@ from budgetune.trainables._compress import (
     measured_sparsity,
     prune_to,
 )
-from budgetune.trainables._data import load_data
+from budgetune.trainables._data import load_data, require_mask_token
 from budgetune.trainables._evaluate import Evaluation
 from budgetune.trainables._models import FAMILIES, count_params
 from budgetune.trainables._plan import (
@@ -110,10 +110,8 @@ class Trial(Evaluation):
         self.budget_flops = validate_budget(budget_flops)
         self.data = load_data(config.corpus, schedule.vocab_size)
         self.family = FAMILIES[schedule.model]
-        if self.family.masked and self.data.mask_id is None:
-            raise ValueError(f"The tokenizer of corpus {config.corpus!r} has no mask token "
-                             "(<|mask|>, <mask> or [MASK]), which the masked LM needs; use "
-                             "--model gpt2, or add one to the tokenizer.")
+        if self.family.masked:
+            require_mask_token(self.data, config.corpus, "the masked LM needs; use --model gpt2")
         self.device = _pick_device(config.device)
         self.flops_per_step = _flops.flops_per_step(schedule)
         self.total_steps = _flops.plan_steps(schedule, self.budget_flops)
